@@ -1,0 +1,123 @@
+"""Data: toy distributions sampled from a key, and TFDS image datasets.
+
+Toy samplers are pure functions ``sample(key, n) -> (n, dim)`` arrays; the trainer draws batch
+``t`` from ``fold_in(data_key, t)``, so the data stream needs no state and resumes exactly.
+
+Image datasets come from ``tensorflow_datasets`` as numpy batches with images scaled to [-1, 1].
+TensorFlow is imported lazily (only image runs pay for it) and never sees a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def gaussian_1d(key: jax.Array, n: int, *, mean: float = 1.0, std: float = 1.0) -> jax.Array:
+  """The seed's Example 1 data (lecture 004): N(mean, std^2), shape ``(n, 1)``."""
+  return mean + std * jax.random.normal(key, (n, 1))
+
+
+def sine(key: jax.Array, n: int, *, x_range: float = math.pi) -> jax.Array:
+  """Points on the curve y = sin(x), x ~ U[-x_range, x_range] (lecture 002); shape ``(n, 2)``."""
+  x = jax.random.uniform(key, (n,), minval=-x_range, maxval=x_range)
+  return jnp.stack([x, jnp.sin(x)], axis=-1)
+
+
+def ring_centers(num_modes: int = 8, radius: float = 1.0) -> jax.Array:
+  """Ring centers: angles 2*pi*k/num_modes on a circle of ``radius``, shape ``(num_modes, 2)``."""
+  angles = 2 * jnp.pi * jnp.arange(num_modes) / num_modes
+  return radius * jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=-1)
+
+
+def grid_centers(side: int = 5, spacing: float = 2.0) -> jax.Array:
+  """Grid centers: ``{-4, -2, 0, 2, 4}^2`` for the defaults, shape ``(side^2, 2)``."""
+  coords = spacing * (jnp.arange(side) - (side - 1) / 2)
+  xx, yy = jnp.meshgrid(coords, coords, indexing='ij')
+  return jnp.stack([xx.ravel(), yy.ravel()], axis=-1)
+
+
+def mixture(key: jax.Array, n: int, centers: jax.Array, std: float) -> jax.Array:
+  """Equal-weight isotropic Gaussian mixture: ``centers[k] + std * N(0, I)``, shape ``(n, dim)``."""
+  k_mode, k_noise = jax.random.split(key)
+  modes = jax.random.randint(k_mode, (n,), 0, centers.shape[0])
+  return centers[modes] + std * jax.random.normal(k_noise, (n, centers.shape[1]))
+
+
+def ring(key: jax.Array, n: int, *, std: float = 0.01) -> jax.Array:
+  """8 Gaussians on the unit circle, std 0.01 (the PacGAN/VEEGAN ring, arXiv:1712.04086)."""
+  return mixture(key, n, ring_centers(), std)
+
+
+def grid(key: jax.Array, n: int, *, std: float = 0.05) -> jax.Array:
+  """25 Gaussians at ``{-4, -2, 0, 2, 4}^2``, std 0.05 (the PacGAN/VEEGAN grid)."""
+  return mixture(key, n, grid_centers(), std)
+
+
+TOY_DATASETS: dict[str, Callable[[jax.Array, int], jax.Array]] = {
+    'gaussian_1d': gaussian_1d,
+    'sine': sine,
+    'ring': ring,
+    'grid': grid,
+}
+TOY_SHAPES = {'gaussian_1d': (1,), 'sine': (2,), 'ring': (2,), 'grid': (2,)}
+IMAGE_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1), 'cifar10': (32, 32, 3)}
+DATASETS = sorted([*TOY_DATASETS, *IMAGE_SHAPES])
+
+
+def data_shape(name: str) -> tuple[int, ...]:
+  """Shape of one example of dataset ``name``."""
+  if name in TOY_SHAPES:
+    return TOY_SHAPES[name]
+  if name in IMAGE_SHAPES:
+    return IMAGE_SHAPES[name]
+  raise ValueError(f'unknown dataset {name!r}; expected one of {DATASETS}')
+
+
+def toy_batches(name: str, key: jax.Array, batch_size: int, *, start_step: int = 0
+                ) -> Iterator[dict[str, np.ndarray]]:
+  """Infinite stream of ``{'x': (batch_size, dim)}`` batches; batch t uses ``fold_in(key, t)``."""
+  sample = jax.jit(TOY_DATASETS[name], static_argnums=1)
+  step = start_step
+  while True:
+    yield {'x': np.asarray(sample(jax.random.fold_in(key, step), batch_size))}
+    step += 1
+
+
+def _hide_gpus_from_tensorflow():
+  import tensorflow as tf
+  tf.config.set_visible_devices([], 'GPU')  # JAX owns the accelerators.
+
+
+def image_batches(name: str, *, split: str, batch_size: int, seed: int, data_dir: str | None,
+                  download: bool, start_step: int = 0, shuffle_buffer: int = 10_000
+                  ) -> Iterator[dict[str, np.ndarray]]:
+  """Infinite, shuffled stream of ``{'x': (B, H, W, C) float32 in [-1, 1], 'label': (B,) int32}``.
+
+  Deterministic for a given ``seed``: the shuffle order of epoch e is fixed by (seed, e), so a
+  run restarted at ``start_step`` sees exactly the batches an uninterrupted run would have.
+  """
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+  _hide_gpus_from_tensorflow()
+  ds = tfds.load(name, split=split, data_dir=data_dir, download=download,
+                 shuffle_files=False)
+  ds = ds.map(lambda ex: {'x': tf.cast(ex['image'], tf.float32) / 127.5 - 1.0,
+                          'label': tf.cast(ex['label'], tf.int32)})
+  ds = ds.cache().repeat().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  ds = ds.batch(batch_size, drop_remainder=True).skip(start_step).prefetch(2)
+  yield from tfds.as_numpy(ds)
+
+
+def shard(batch: dict[str, np.ndarray], num_devices: int) -> dict[str, np.ndarray]:
+  """Reshape a global batch ``(B, ...)`` to ``(num_devices, B // num_devices, ...)`` for pmap."""
+  def split(x):
+    if x.shape[0] % num_devices:
+      raise ValueError(f'global batch of {x.shape[0]} examples is not divisible by the '
+                       f'{num_devices} devices')
+    return x.reshape((num_devices, x.shape[0] // num_devices, *x.shape[1:]))
+  return jax.tree.map(split, batch)

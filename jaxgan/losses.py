@@ -1,0 +1,327 @@
+"""GAN losses as pure functions of discriminator logits.
+
+Every family follows one naming contract (TF-GAN style):
+
+* ``<family>_discriminator_loss(real_logits, fake_logits, *, ...)`` is what D minimizes;
+* ``<family>_generator_loss(fake_logits, *, ...)`` is what G minimizes.
+
+Logits are the raw, pre-sigmoid outputs of D, of any shape: one per example ``(B,)`` or
+``(B, 1)``, or patch-shaped ``(B, H, W)``. Every loss returns a scalar, the mean over all
+elements. A discriminator loss is the SUM of its mean over the real logits and its mean over the
+fake logits, so the two batches may have different sizes and shapes. Penalties, which need D as a
+function rather than its outputs, live in :mod:`jaxgan.penalties`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.typing import ArrayLike
+
+LossFn = Callable[..., jax.Array]
+
+
+def minimax_discriminator_loss(
+    real_logits: ArrayLike,
+    fake_logits: ArrayLike,
+    *,
+    label_smoothing: float = 0.0,
+) -> jax.Array:
+  r"""Binary cross-entropy discriminator loss of the original GAN.
+
+  .. math::
+    L_D = -\mathbb{E}_x[t \log \sigma(D(x)) + (1 - t) \log(1 - \sigma(D(x)))]
+          - \mathbb{E}_z[\log(1 - \sigma(D(G(z))))], \qquad t = 1 - \text{label\_smoothing}
+
+  D minimizes ``L_D``, i.e. it maximizes the log-likelihood of calling real data real and fakes
+  fake. One-sided label smoothing (Salimans et al. 2016, arXiv:1606.03498) lowers only the real
+  targets to ``1 - label_smoothing``; fake targets stay 0. Computed with
+  ``optax.sigmoid_binary_cross_entropy``, which is finite for any finite logits.
+
+  Paper: Goodfellow et al. 2014, arXiv:1406.2661.
+
+  Args:
+    real_logits: D's logits on real data, any shape, e.g. ``(B,)`` or ``(B, H, W)``.
+    fake_logits: D's logits on generated data, any shape (batch size may differ from real).
+    label_smoothing: a Python float in ``[0, 1)``; the real target is ``1 - label_smoothing``.
+
+  Returns:
+    A scalar: mean BCE over real elements plus mean BCE over fake elements.
+
+  Raises:
+    ValueError: if ``label_smoothing`` is not in ``[0, 1)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # D(x) = 0.8 and D(G(z)) = 0.2: -log 0.8 - log(1 - 0.2)
+    >>> loss = minimax_discriminator_loss(jnp.log(4.0), -jnp.log(4.0))
+    >>> print(f"{loss:.4f}")
+    0.4463
+  """
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1); got label_smoothing={label_smoothing!r}")
+  real_logits = jnp.asarray(real_logits)
+  fake_logits = jnp.asarray(fake_logits)
+  real_targets = jnp.full_like(real_logits, 1.0 - label_smoothing)
+  fake_targets = jnp.zeros_like(fake_logits)
+  real_loss = optax.sigmoid_binary_cross_entropy(real_logits, real_targets)
+  fake_loss = optax.sigmoid_binary_cross_entropy(fake_logits, fake_targets)
+  return jnp.mean(real_loss) + jnp.mean(fake_loss)
+
+
+def minimax_generator_loss(fake_logits: ArrayLike) -> jax.Array:
+  r"""Saturating (original minimax) generator loss.
+
+  .. math::
+    L_G = \mathbb{E}_z[\log(1 - \sigma(D(G(z))))] = -\mathbb{E}_z[\operatorname{softplus}(D(G(z)))]
+
+  G minimizes ``L_G``: it is the generator's side of the zero-sum game, ``L_G = -`` (the fake half
+  of ``minimax_discriminator_loss``). Its gradient ``-\sigma(l)`` vanishes when D confidently
+  rejects fakes (``l \to -\infty``), which is why ``non_saturating_generator_loss`` is usually
+  preferred in practice. Written as ``-softplus(l)`` so that it is finite for any finite logit.
+
+  Paper: Goodfellow et al. 2014, arXiv:1406.2661 (Algorithm 1).
+
+  Args:
+    fake_logits: D's logits on generated data, any shape.
+
+  Returns:
+    A scalar, the mean over all elements; always ``<= 0``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # D(G(z)) = 0.2: log(1 - 0.2)
+    >>> print(f"{minimax_generator_loss(-jnp.log(4.0)):.4f}")
+    -0.2231
+  """
+  return -jnp.mean(jax.nn.softplus(jnp.asarray(fake_logits)))
+
+
+def non_saturating_generator_loss(fake_logits: ArrayLike) -> jax.Array:
+  r"""Non-saturating generator loss (the "-log D trick").
+
+  .. math::
+    L_G = -\mathbb{E}_z[\log \sigma(D(G(z)))] = \mathbb{E}_z[\operatorname{softplus}(-D(G(z)))]
+
+  G minimizes ``L_G``, i.e. it maximizes the probability D assigns to fakes being real. Same fixed
+  point as the minimax loss but strong gradients early in training, when D rejects fakes easily.
+  Pair it with ``minimax_discriminator_loss``.
+
+  Paper: Goodfellow et al. 2014, arXiv:1406.2661 (Section 3).
+
+  Args:
+    fake_logits: D's logits on generated data, any shape.
+
+  Returns:
+    A scalar, the mean over all elements; always ``>= 0``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # D(G(z)) = 0.2: -log 0.2
+    >>> print(f"{non_saturating_generator_loss(-jnp.log(4.0)):.4f}")
+    1.6094
+  """
+  return jnp.mean(jax.nn.softplus(-jnp.asarray(fake_logits)))
+
+
+def wasserstein_discriminator_loss(real_logits: ArrayLike, fake_logits: ArrayLike) -> jax.Array:
+  r"""Wasserstein critic loss.
+
+  .. math::
+    L_D = \mathbb{E}_z[D(G(z))] - \mathbb{E}_x[D(x)]
+
+  The critic minimizes ``L_D``, i.e. it maximizes ``E D(x) - E D(G(z))``, an estimate of the
+  Wasserstein-1 distance when D is 1-Lipschitz. Enforce that with
+  ``jaxgan.penalties.clip_weights`` (WGAN) or ``jaxgan.penalties.gradient_penalty`` (WGAN-GP).
+  The "logits" here are unbounded critic scores, no sigmoid involved.
+
+  Paper: Arjovsky et al. 2017, arXiv:1701.07875.
+
+  Args:
+    real_logits: critic scores on real data, any shape.
+    fake_logits: critic scores on generated data, any shape (batch size may differ from real).
+
+  Returns:
+    A scalar: mean over fake elements minus mean over real elements.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(wasserstein_discriminator_loss(jnp.array([1.0, 3.0]), jnp.array([0.5])))
+    -1.5
+  """
+  return jnp.mean(jnp.asarray(fake_logits)) - jnp.mean(jnp.asarray(real_logits))
+
+
+def wasserstein_generator_loss(fake_logits: ArrayLike) -> jax.Array:
+  r"""Wasserstein generator loss.
+
+  .. math::
+    L_G = -\mathbb{E}_z[D(G(z))]
+
+  G minimizes ``L_G``, i.e. it raises the critic's score of its samples.
+
+  Paper: Arjovsky et al. 2017, arXiv:1701.07875.
+
+  Args:
+    fake_logits: critic scores on generated data, any shape.
+
+  Returns:
+    A scalar, minus the mean over all elements.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(wasserstein_generator_loss(jnp.array([-2.0, 0.5])))
+    0.75
+  """
+  return -jnp.mean(jnp.asarray(fake_logits))
+
+
+def least_squares_discriminator_loss(
+    real_logits: ArrayLike,
+    fake_logits: ArrayLike,
+    *,
+    real_label: float = 1.0,
+    fake_label: float = 0.0,
+) -> jax.Array:
+  r"""Least-squares (LSGAN) discriminator loss.
+
+  .. math::
+    L_D = \tfrac12 \mathbb{E}_x[(D(x) - b)^2] + \tfrac12 \mathbb{E}_z[(D(G(z)) - a)^2]
+
+  with ``b = real_label`` and ``a = fake_label``. D minimizes ``L_D``, regressing its raw output
+  (no sigmoid) to ``b`` on real data and ``a`` on fakes. The paper's defaults are ``a=0, b=1``
+  (used here) or ``a=-1, b=1, c=0`` (the Pearson chi-squared setting).
+
+  Paper: Mao et al. 2017, arXiv:1611.04076.
+
+  Args:
+    real_logits: D's outputs on real data, any shape.
+    fake_logits: D's outputs on generated data, any shape (batch size may differ from real).
+    real_label: target ``b`` for real data.
+    fake_label: target ``a`` for generated data.
+
+  Returns:
+    A scalar: half the mean squared error on real plus half the mean squared error on fake.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(least_squares_discriminator_loss(jnp.array([0.0]), jnp.array([1.0])))
+    1.0
+  """
+  real_loss = 0.5 * jnp.mean(jnp.square(jnp.asarray(real_logits) - real_label))
+  fake_loss = 0.5 * jnp.mean(jnp.square(jnp.asarray(fake_logits) - fake_label))
+  return real_loss + fake_loss
+
+
+def least_squares_generator_loss(fake_logits: ArrayLike, *, real_label: float = 1.0) -> jax.Array:
+  r"""Least-squares (LSGAN) generator loss.
+
+  .. math::
+    L_G = \tfrac12 \mathbb{E}_z[(D(G(z)) - c)^2]
+
+  with ``c = real_label``, the value G wants D to believe for its samples. G minimizes ``L_G``.
+
+  Paper: Mao et al. 2017, arXiv:1611.04076.
+
+  Args:
+    fake_logits: D's outputs on generated data, any shape.
+    real_label: target ``c`` for generated data.
+
+  Returns:
+    A scalar: half the mean squared error over all elements.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(least_squares_generator_loss(jnp.array([0.0, -1.0])))
+    1.25
+  """
+  return 0.5 * jnp.mean(jnp.square(jnp.asarray(fake_logits) - real_label))
+
+
+def hinge_discriminator_loss(real_logits: ArrayLike, fake_logits: ArrayLike) -> jax.Array:
+  r"""Hinge discriminator loss.
+
+  .. math::
+    L_D = \mathbb{E}_x[\max(0, 1 - D(x))] + \mathbb{E}_z[\max(0, 1 + D(G(z)))]
+
+  D minimizes ``L_D``: real scores are pushed above +1 and fake scores below -1, with no loss
+  once they are past the margin.
+
+  Papers: Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957.
+
+  Args:
+    real_logits: D's outputs on real data, any shape.
+    fake_logits: D's outputs on generated data, any shape (batch size may differ from real).
+
+  Returns:
+    A scalar: mean hinge over real elements plus mean hinge over fake elements.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(hinge_discriminator_loss(jnp.array([0.5, 2.0]), jnp.array([-2.0, 0.5])))
+    1.0
+  """
+  real_loss = jax.nn.relu(1.0 - jnp.asarray(real_logits))
+  fake_loss = jax.nn.relu(1.0 + jnp.asarray(fake_logits))
+  return jnp.mean(real_loss) + jnp.mean(fake_loss)
+
+
+def hinge_generator_loss(fake_logits: ArrayLike) -> jax.Array:
+  r"""Hinge generator loss.
+
+  .. math::
+    L_G = -\mathbb{E}_z[D(G(z))]
+
+  G minimizes ``L_G``; the same as the Wasserstein generator loss, with no margin on G's side.
+
+  Papers: Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957.
+
+  Args:
+    fake_logits: D's outputs on generated data, any shape.
+
+  Returns:
+    A scalar, minus the mean over all elements.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(hinge_generator_loss(jnp.array([-2.0, 0.5])))
+    0.75
+  """
+  return -jnp.mean(jnp.asarray(fake_logits))
+
+
+# Each entry is (discriminator loss, generator loss); the names are what configs refer to.
+LOSS_PAIRS: dict[str, tuple[LossFn, LossFn]] = {
+    'minimax': (minimax_discriminator_loss, minimax_generator_loss),
+    'non_saturating': (minimax_discriminator_loss, non_saturating_generator_loss),
+    'wasserstein': (wasserstein_discriminator_loss, wasserstein_generator_loss),
+    'least_squares': (least_squares_discriminator_loss, least_squares_generator_loss),
+    'hinge': (hinge_discriminator_loss, hinge_generator_loss),
+}
+
+
+def get_loss_pair(name: str) -> tuple[LossFn, LossFn]:
+  """Returns ``(d_loss_fn, g_loss_fn)`` for a loss family named in ``LOSS_PAIRS``.
+
+  Args:
+    name: one of ``'minimax'``, ``'non_saturating'``, ``'wasserstein'``, ``'least_squares'``,
+      ``'hinge'``.
+
+  Returns:
+    The discriminator and generator loss functions of that family.
+
+  Raises:
+    ValueError: if ``name`` is not a key of ``LOSS_PAIRS``.
+
+  Example:
+    >>> d_loss_fn, g_loss_fn = get_loss_pair('non_saturating')
+    >>> g_loss_fn.__name__
+    'non_saturating_generator_loss'
+  """
+  if name not in LOSS_PAIRS:
+    expected = ', '.join(repr(n) for n in LOSS_PAIRS)
+    raise ValueError(f"unknown loss {name!r}; expected one of {expected}")
+  return LOSS_PAIRS[name]

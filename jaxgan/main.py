@@ -1,0 +1,31 @@
+"""Command line: ``python -m jaxgan.main --config=configs/<name>.py --workdir=DIR``.
+
+Any config field can be overridden, e.g. ``--config.train.num_steps=500``. Running the same
+command again resumes from the latest checkpoint in ``DIR``.
+"""
+
+import logging as py_logging
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxgan import train
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
+config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.INFO)
+  # Orbax logs every checkpoint write at INFO; keep jaxgan's own lines readable.
+  logging.get_absl_logger().addFilter(
+      lambda record: record.levelno >= py_logging.WARNING or 'orbax' not in record.pathname)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == '__main__':
+  app.run(main)

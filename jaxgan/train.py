@@ -1,0 +1,475 @@
+"""GAN state, the pure train step, data parallelism, and `train_and_evaluate`.
+
+The train step is a pure function ``train_step(state, batch, key) -> (state, metrics)`` built by
+:func:`make_train_step`. It knows nothing about devices: with ``axis_name`` set it averages
+gradients, metrics and batch-norm statistics with ``lax.pmean``, and :func:`parallelize` wraps it
+in ``jax.pmap`` or ``jax.jit`` + ``jax.shard_map`` at the call site.
+
+Update rules (the two-player game ``min_G max_D V(G, D)``, Goodfellow et al. 2014,
+arXiv:1406.2661, Algorithm 1):
+
+* ``'alternating'``: ``num_d_steps`` discriminator updates, each on its own real minibatch and
+  fresh fakes, then one generator update against the *updated* discriminator.
+* ``'simultaneous'``: both gradients are taken at the same point ``(theta_G, theta_D)`` (the same
+  fakes), then both are applied.
+
+Randomness: the step derives everything from ``fold_in(key, state.step)``; latents are drawn for
+the global batch and each device keeps its own rows, so N devices on B/N examples each compute
+what one device computes on B.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from jax import lax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxgan import data as data_lib
+from jaxgan import losses, models, penalties, visualize
+
+UPDATE_RULES = ('alternating', 'simultaneous')
+PARALLEL_MODES = ('none', 'pmap', 'shard_map')
+LATENT_DISTRIBUTIONS = ('uniform', 'normal')
+MODELS = ('gaussian_1d_mlp', 'mnist_mlp', 'mlp', 'dcgan')
+AXIS_NAME = 'batch'
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything that changes during training; a pytree, checkpointed as a whole.
+
+  Attributes:
+    step: number of completed generator updates, int32 scalar.
+    g_params, d_params: the players' parameters.
+    g_opt_state, d_opt_state: the players' optax states.
+    g_batch_stats, d_batch_stats: batch-norm running statistics (``{}`` for models without).
+  """
+
+  step: jax.Array
+  g_params: Any
+  d_params: Any
+  g_opt_state: Any
+  d_opt_state: Any
+  g_batch_stats: Any
+  d_batch_stats: Any
+
+
+def sample_latent(key: jax.Array, num: int, latent_dim: int,
+                  distribution: str = 'uniform') -> jax.Array:
+  """Latents ``z`` of shape ``(num, latent_dim)``: U[-1, 1] (the seeds' choice) or N(0, I)."""
+  if distribution == 'uniform':
+    return jax.random.uniform(key, (num, latent_dim), minval=-1.0, maxval=1.0)
+  if distribution == 'normal':
+    return jax.random.normal(key, (num, latent_dim))
+  raise ValueError(f'unknown latent distribution {distribution!r}; '
+                   f'expected one of {list(LATENT_DISTRIBUTIONS)}')
+
+
+def init_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Module,
+               g_optimizer: optax.GradientTransformation,
+               d_optimizer: optax.GradientTransformation, latent_dim: int,
+               data_shape: tuple[int, ...]) -> GANState:
+  """Initializes both players' variables and optimizer states at step 0."""
+  k_g, k_d = jax.random.split(key)
+  g_vars = generator.init(k_g, jnp.zeros((1, latent_dim)), train=False)
+  d_vars = discriminator.init(k_d, jnp.zeros((1, *data_shape)), train=False)
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      g_params=g_vars['params'], d_params=d_vars['params'],
+      g_opt_state=g_optimizer.init(g_vars['params']),
+      d_opt_state=d_optimizer.init(d_vars['params']),
+      g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}))
+
+
+def apply_model(model: nn.Module, params, batch_stats, x, *, train: bool):
+  """Runs ``model`` and returns ``(output, new_batch_stats)``; stats change only when training."""
+  variables = {'params': params}
+  if batch_stats:
+    variables['batch_stats'] = batch_stats
+    if train:
+      out, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
+      return out, updates['batch_stats']
+  return model.apply(variables, x, train=train), batch_stats
+
+
+def _apply_gradients(tx: optax.GradientTransformation, params, opt_state, grads):
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+def _local_rows(key: jax.Array, sample: Callable[[jax.Array, int], jax.Array], num_local: int,
+                axis_name: str | None) -> jax.Array:
+  """Draws ``sample(key, global_batch)`` and keeps this device's rows (all rows on one device).
+
+  Drawing the global batch everywhere costs a few extra random numbers and makes the result
+  independent of the device count.
+  """
+  if axis_name is None:
+    return sample(key, num_local)
+  everything = sample(key, num_local * lax.axis_size(axis_name))
+  return lax.dynamic_slice_in_dim(everything, lax.axis_index(axis_name) * num_local, num_local)
+
+
+def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
+                    g_optimizer: optax.GradientTransformation,
+                    d_optimizer: optax.GradientTransformation,
+                    d_loss_fn: Callable = losses.minimax_discriminator_loss,
+                    g_loss_fn: Callable = losses.non_saturating_generator_loss,
+                    latent_dim: int, latent_distribution: str = 'uniform',
+                    update: str = 'alternating', num_d_steps: int = 1,
+                    gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
+                    weight_clip: float | None = None, axis_name: str | None = None):
+  """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
+
+  Args:
+    generator, discriminator: flax modules (see :mod:`jaxgan.models` for the conventions).
+    g_optimizer, d_optimizer: one optax transformation per player.
+    d_loss_fn: ``(real_logits, fake_logits) -> scalar``, minimized by D.
+    g_loss_fn: ``fake_logits -> scalar``, minimized by G.
+    latent_dim, latent_distribution: the prior of ``z`` (see :func:`sample_latent`).
+    update: ``'alternating'`` or ``'simultaneous'`` (see the module docstring).
+    num_d_steps: D updates per G update (``k`` of Algorithm 1); alternating only. The batch then
+      holds ``num_d_steps * m`` examples and D step ``j`` uses rows ``j, j + k, j + 2k, ...``.
+    gradient_penalty_weight: lambda of WGAN-GP (arXiv:1704.00028); 0 turns it off.
+    r1_gamma: gamma of the R1 penalty, added to D's loss as ``gamma / 2 * R1``
+      (arXiv:1801.04406); 0 turns it off.
+    weight_clip: clip D's weights to ``[-c, c]`` after each update (WGAN, arXiv:1701.07875).
+    axis_name: the device axis when run under ``pmap``/``shard_map``; None on one device.
+
+  Returns:
+    ``train_step(state, batch, key)``. ``batch['x']`` has shape ``(num_d_steps * m, *data_shape)``
+    (per device under pmap/shard_map); ``key`` is the run's key, folded with ``state.step``.
+    Metrics (scalars): ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's
+    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``.
+  """
+  if update not in UPDATE_RULES:
+    raise ValueError(f'unknown update rule {update!r}; expected one of {list(UPDATE_RULES)}')
+  if num_d_steps < 1:
+    raise ValueError(f'num_d_steps must be >= 1, got {num_d_steps}')
+  if update == 'simultaneous' and num_d_steps != 1:
+    raise ValueError(f"update='simultaneous' takes both gradients at one point, so num_d_steps "
+                     f'must be 1, got {num_d_steps}')
+  sample_z = functools.partial(sample_latent, latent_dim=latent_dim,
+                               distribution=latent_distribution)
+  pmean = (lambda tree: lax.pmean(tree, axis_name)) if axis_name else (lambda tree: tree)
+
+  def generate(g_params, g_batch_stats, key, num):
+    z = _local_rows(key, sample_z, num, axis_name)
+    return apply_model(generator, g_params, g_batch_stats, z, train=True)
+
+  def d_loss(d_params, state: GANState, real, fake, key):
+    real_logits, d_stats = apply_model(discriminator, d_params, state.d_batch_stats, real,
+                                       train=True)
+    fake_logits, d_stats = apply_model(discriminator, d_params, d_stats, fake, train=True)
+    loss = d_loss_fn(real_logits, fake_logits)
+    d_fn = lambda x: apply_model(discriminator, d_params, d_stats, x, train=True)[0]
+    if gradient_penalty_weight:
+      if axis_name:
+        key = jax.random.fold_in(key, lax.axis_index(axis_name))
+      loss += gradient_penalty_weight * penalties.gradient_penalty(d_fn, real, fake, key)
+    if r1_gamma:
+      loss += 0.5 * r1_gamma * penalties.r1_penalty(d_fn, real)
+    metrics = {'d_loss': loss, 'd_real': jnp.mean(nn.sigmoid(real_logits)),
+               'd_fake': jnp.mean(nn.sigmoid(fake_logits))}
+    return loss, (d_stats, metrics)
+
+  def g_loss(g_params, state: GANState, key, num):
+    fake, g_stats = generate(g_params, state.g_batch_stats, key, num)
+    fake_logits, _ = apply_model(discriminator, state.d_params, state.d_batch_stats, fake,
+                                 train=True)
+    loss = g_loss_fn(fake_logits)
+    return loss, (g_stats, {'g_loss': loss})
+
+  def d_gradients(state: GANState, real, k_z, k_penalty):
+    """D's gradients at ``state`` on ``real`` and fakes drawn with ``k_z``."""
+    fake, g_stats = generate(state.g_params, state.g_batch_stats, k_z, real.shape[0])
+    grads, (d_stats, metrics) = jax.grad(d_loss, has_aux=True)(
+        state.d_params, state, real, lax.stop_gradient(fake), k_penalty)
+    grads = pmean(grads)
+    metrics['d_grad_norm'] = optax.global_norm(grads)
+    return grads, g_stats, pmean(d_stats), metrics
+
+  def g_gradients(state: GANState, key, num):
+    grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num)
+    grads = pmean(grads)
+    metrics['g_grad_norm'] = optax.global_norm(grads)
+    return grads, pmean(g_stats), metrics
+
+  def apply_d(state: GANState, grads, d_stats):
+    d_params, d_opt_state = _apply_gradients(d_optimizer, state.d_params, state.d_opt_state,
+                                             grads)
+    if weight_clip is not None:
+      d_params = penalties.clip_weights(d_params, weight_clip)
+    return state.replace(d_params=d_params, d_opt_state=d_opt_state, d_batch_stats=d_stats)
+
+  def apply_g(state: GANState, grads, g_stats):
+    g_params, g_opt_state = _apply_gradients(g_optimizer, state.g_params, state.g_opt_state,
+                                             grads)
+    return state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
+
+  def train_step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
+    x = batch['x']
+    if x.shape[0] % num_d_steps:
+      raise ValueError(f'batch of {x.shape[0]} examples is not divisible by '
+                       f'num_d_steps={num_d_steps}')
+    m = x.shape[0] // num_d_steps
+    # Row i*k + j belongs to D step j: every device then holds its share of every minibatch.
+    minibatches = x.reshape((m, num_d_steps, *x.shape[1:]))
+    key = jax.random.fold_in(key, state.step)
+    k_z, k_penalty, k_g = jax.random.split(key, 3)
+
+    if update == 'simultaneous':
+      d_grads, _, d_stats, d_metrics = d_gradients(state, minibatches[:, 0], k_z, k_penalty)
+      # The same key draws the same fakes: both gradients are taken at one point.
+      g_grads, g_stats, g_metrics = g_gradients(state, k_z, m)
+      new_state = apply_g(apply_d(state, d_grads, d_stats), g_grads, g_stats)
+    else:
+      for j in range(num_d_steps):
+        d_grads, g_stats, d_stats, d_metrics = d_gradients(
+            state, minibatches[:, j], jax.random.fold_in(k_z, j), jax.random.fold_in(k_penalty, j))
+        state = apply_d(state, d_grads, d_stats).replace(g_batch_stats=pmean(g_stats))
+      g_grads, g_stats, g_metrics = g_gradients(state, k_g, m)
+      new_state = apply_g(state, g_grads, g_stats)
+
+    metrics = pmean({**d_metrics, **g_metrics})
+    return new_state.replace(step=state.step + 1), metrics
+
+  return train_step
+
+
+class DataParallel(NamedTuple):
+  """A train step placed on devices, with the functions that move state and batches there.
+
+  Attributes:
+    step: ``step(state, batch, key) -> (state, metrics)`` on device-placed state and batch; the
+      state argument is donated.
+    put_state: host state -> device state (replicated on every device).
+    put_batch: a global batch ``(B, ...)`` -> the layout ``step`` takes.
+    get_state: device state -> one copy of the state (for checkpoints and sampling).
+    num_devices: devices the batch is split over.
+  """
+
+  step: Callable
+  put_state: Callable
+  put_batch: Callable
+  get_state: Callable
+  num_devices: int
+
+
+def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParallel:
+  """Runs ``train_step`` on one device (``'none'``) or data-parallel (``'pmap'``/``'shard_map'``).
+
+  For ``'pmap'`` and ``'shard_map'`` the step must have been built with
+  ``make_train_step(..., axis_name=jaxgan.train.AXIS_NAME)``. The state is replicated; the
+  global batch is split along its first axis. ``shard_map`` uses a 1-D mesh with Explicit axes
+  and puts every input on it with a ``NamedSharding``.
+  """
+  devices = list(devices if devices is not None else jax.local_devices())
+  if parallel == 'none':
+    return DataParallel(jax.jit(train_step, donate_argnums=0), lambda s: s, lambda b: b,
+                        lambda s: s, 1)
+  if parallel == 'pmap':
+    step = jax.pmap(train_step, axis_name=AXIS_NAME, in_axes=(0, 0, None), donate_argnums=0,
+                    devices=devices)
+    put_state = lambda s: jax.device_put_replicated(s, devices)
+    get_state = lambda s: jax.tree.map(lambda x: x[0], s)
+    put_batch = lambda b: data_lib.shard(b, len(devices))
+    return DataParallel(step, put_state, put_batch, get_state, len(devices))
+  if parallel == 'shard_map':
+    mesh = jax.sharding.Mesh(np.array(devices), (AXIS_NAME,),
+                             axis_types=(jax.sharding.AxisType.Explicit,))
+    replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P(AXIS_NAME))
+    step = jax.jit(jax.shard_map(train_step, mesh=mesh, in_specs=(P(), P(AXIS_NAME), P()),
+                                 out_specs=(P(), P()), check_vma=False), donate_argnums=0)
+
+    def put_batch(batch):
+      data_lib.shard(batch, len(devices))  # Checks divisibility with a clear error.
+      return jax.device_put(batch, split)
+
+    return DataParallel(lambda s, b, k: step(s, b, jax.device_put(k, replicated)),
+                        lambda s: jax.device_put(s, replicated), put_batch,
+                        lambda s: s, len(devices))
+  raise ValueError(f'unknown parallel mode {parallel!r}; expected one of {list(PARALLEL_MODES)}')
+
+
+def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = None
+                 ) -> tuple[nn.Module, nn.Module]:
+  """The (generator, discriminator) pair that ``config.model`` names, for ``config.data``."""
+  shape = data_lib.data_shape(config.data.name)
+  name = config.model.name
+  if name == 'gaussian_1d_mlp':
+    return models.gaussian_1d_models()
+  if name == 'mnist_mlp':
+    return models.mnist_mlp_models()
+  if name == 'mlp':
+    return (models.MLPGenerator(hidden=tuple(config.model.g_hidden), data_shape=shape,
+                                activation=config.model.activation,
+                                output_activation=config.model.output_activation),
+            models.MLPDiscriminator(hidden=tuple(config.model.d_hidden),
+                                    activation=config.model.activation))
+  if name == 'dcgan':
+    return (models.DCGANGenerator(image_shape=shape, features=config.model.features,
+                                  axis_name=axis_name),
+            models.DCGANDiscriminator(image_shape=shape, features=config.model.features,
+                                      axis_name=axis_name))
+  raise ValueError(f'config.model.name={name!r} is not allowed; expected one of {list(MODELS)}')
+
+
+def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
+                     discriminator: nn.Module, *, axis_name: str | None = None) -> Callable:
+  """:func:`make_train_step` with the losses, penalties and optimizers ``config`` names."""
+  d_loss_fn, g_loss_fn = losses.get_loss_pair(config.loss.name)
+  if config.loss.label_smoothing:
+    d_loss_fn = functools.partial(d_loss_fn, label_smoothing=config.loss.label_smoothing)
+  g_optimizer, d_optimizer = optimizers(config)
+  return make_train_step(
+      generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
+      d_optimizer=d_optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn,
+      latent_dim=config.model.latent_dim, latent_distribution=config.model.latent_distribution,
+      update=config.train.update_rule, num_d_steps=config.train.num_d_steps,
+      gradient_penalty_weight=config.loss.gradient_penalty_weight,
+      r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
+      axis_name=axis_name)
+
+
+def optimizers(config: ml_collections.ConfigDict):
+  """Adam for G and for D with the config's learning rates and betas."""
+  t = config.train
+  return (optax.adam(t.g_lr, b1=t.b1, b2=t.b2), optax.adam(t.d_lr, b1=t.b1, b2=t.b2))
+
+
+def _batches(config: ml_collections.ConfigDict, key: jax.Array, start_step: int
+             ) -> Iterator[dict[str, np.ndarray]]:
+  size = config.train.batch_size * config.train.num_d_steps
+  if config.data.name in data_lib.TOY_DATASETS:
+    return data_lib.toy_batches(config.data.name, key, size, start_step=start_step)
+  return data_lib.image_batches(config.data.name, split='train', batch_size=size,
+                                seed=config.seed, data_dir=config.data.data_dir,
+                                download=config.data.download, start_step=start_step)
+
+
+def _real_for_plots(config: ml_collections.ConfigDict, key: jax.Array) -> np.ndarray:
+  """``train.num_samples`` real toy points to draw beside the generated ones (images: a batch)."""
+  if config.data.name in data_lib.TOY_DATASETS:
+    return np.asarray(data_lib.TOY_DATASETS[config.data.name](key, config.train.num_samples))
+  return next(_batches(config, key, 0))['x']
+
+
+def _scalars(metrics) -> dict[str, float]:
+  """Device metrics (already averaged over devices) -> plain floats."""
+  return {k: float(np.asarray(v).reshape(-1)[0]) for k, v in jax.device_get(metrics).items()}
+
+
+class _Progress:
+  """A one-line progress bar on a terminal; plain log lines otherwise."""
+
+  def __init__(self, total: int):
+    self.total, self.tty = total, sys.stderr.isatty()
+
+  def update(self, step: int, steps_per_sec: float, metrics: dict[str, float]) -> None:
+    text = (f'step {step}/{self.total}  {steps_per_sec:.1f} steps/s  '
+            f'd_loss {metrics["d_loss"]:.4f}  g_loss {metrics["g_loss"]:.4f}')
+    if self.tty:
+      done = int(30 * step / self.total)
+      sys.stderr.write(f'\r[{"#" * done}{"." * (30 - done)}] {text}')
+      sys.stderr.flush()
+      if step == self.total:
+        sys.stderr.write('\n')
+    else:
+      logging.info(text)
+
+
+def sample(config: ml_collections.ConfigDict, generator: nn.Module, state: GANState,
+           key: jax.Array, num: int) -> jax.Array:
+  """Draws ``num`` samples from the generator of ``state`` (batch norm in inference mode)."""
+  z = sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
+  return apply_model(generator, state.g_params, state.g_batch_stats, z, train=False)[0]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+  """Trains the GAN that ``config`` describes, writing everything into ``workdir``.
+
+  Writes ``checkpoints/`` (orbax, every ``train.checkpoint_every`` steps and at the end, the last
+  ``train.keep_checkpoints`` kept), ``metrics.jsonl`` (one JSON object per logged step with
+  ``step``, ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, gradient norms and ``steps_per_sec``),
+  TensorBoard event files, ``samples/step_<N>.png`` and ``config.json``. Run again with the same
+  workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
+
+  Returns:
+    The final state (on the host, one copy).
+  """
+  from jaxgan import checkpoint
+  from jaxgan import config as config_lib
+  parallel = config.train.parallel
+  devices = jax.local_devices()
+  config_lib.validate(config, num_devices=1 if parallel == 'none' else len(devices))
+  axis_name = None if parallel == 'none' else AXIS_NAME
+  generator, discriminator = build_models(config, axis_name=axis_name)
+  dp = parallelize(build_train_step(config, generator, discriminator, axis_name=axis_name),
+                   parallel, devices)
+
+  init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  g_optimizer, d_optimizer = optimizers(config)
+  state = init_state(init_key, generator=generator, discriminator=discriminator,
+                     g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                     latent_dim=config.model.latent_dim,
+                     data_shape=data_lib.data_shape(config.data.name))
+  os.makedirs(workdir, exist_ok=True)
+  manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
+  state = checkpoint.restore_latest(manager, state)
+  start = int(state.step)
+  if start:
+    logging.info('Resuming from the checkpoint of step %d in %s', start, workdir)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+
+  from flax.metrics import tensorboard
+  writer = tensorboard.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+  total = config.train.num_steps
+  batches = _batches(config, data_key, start)
+  progress = _Progress(total)
+  real_for_plots = _real_for_plots(config, jax.random.fold_in(data_key, 2**31 - 1))
+  dp_state = dp.put_state(state)
+  tick, ticked_step = time.perf_counter(), start
+  for step in range(start + 1, total + 1):
+    batch = dp.put_batch(next(batches))
+    dp_state, metrics = dp.step(dp_state, batch, step_key)
+    last = step == total
+    if step % config.train.log_every == 0 or last:
+      scalars = _scalars(metrics)
+      now = time.perf_counter()
+      scalars['steps_per_sec'] = (step - ticked_step) / (now - tick)
+      tick, ticked_step = now, step
+      with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+        f.write(json.dumps({'step': step, **scalars}) + '\n')
+      for name, value in scalars.items():
+        writer.scalar(name, value, step)
+      progress.update(step, scalars['steps_per_sec'], scalars)
+    if step % config.train.sample_every == 0 or last:
+      fake = sample(config, generator, dp.get_state(dp_state), sample_key,
+                    min(config.train.num_samples, 64) if real_for_plots.ndim == 4
+                    else config.train.num_samples)
+      visualize.save_samples(os.path.join(workdir, 'samples', f'step_{step}.png'),
+                             real_for_plots, np.asarray(fake), title=f'step {step}')
+    if step % config.train.checkpoint_every == 0 or last:
+      manager.save(step, args=checkpoint.save_args(dp.get_state(dp_state)))
+  manager.wait_until_finished()
+  manager.close()
+  writer.flush()
+  return jax.device_get(dp.get_state(dp_state))
