@@ -37,6 +37,13 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.output_activation = 'identity'
   # 'dcgan' only: channels of G's last / D's first convolution.
   config.model.features = 64
+  # 'mlp' only, against mode collapse (jaxgan.mode_collapse): D's minibatch-discrimination
+  # kernels K (0 is off) and their dimension C (arXiv:1606.03498), the minibatch-stddev feature
+  # (arXiv:1710.10196), and spectral normalization of every Dense in D (arXiv:1802.05957).
+  config.model.minibatch_kernels = 0
+  config.model.minibatch_kernel_dim = 8
+  config.model.minibatch_stddev = False
+  config.model.spectral_norm = False
 
   config.loss = ml_collections.ConfigDict()
   # One of jaxgan.losses.LOSS_PAIRS: 'minimax', 'non_saturating', 'wasserstein', ...
@@ -48,6 +55,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.r1_gamma = 0.0
   # WGAN weight clipping of D (arXiv:1701.07875); 0 is off.
   config.loss.weight_clip = 0.0
+  # G matches the mean of D's intermediate features instead of g_loss (arXiv:1606.03498).
+  config.loss.feature_matching = False
 
   config.train = ml_collections.ConfigDict()
   # Generator updates; a resumed run continues until this many.
@@ -58,6 +67,12 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.update_rule = 'alternating'
   # D updates per G update (k of Algorithm 1); each uses its own real minibatch.
   config.train.num_d_steps = 1
+  # Against mode collapse: G's loss through K unrolled D updates (arXiv:1611.02163; 0 is off),
+  # PacGAN's packing m (arXiv:1712.04086; 1 is off; must divide batch_size per device), and the
+  # std of instance noise on D's inputs (arXiv:1610.04490; 0 is off).
+  config.train.unrolled_steps = 0
+  config.train.pack = 1
+  config.train.instance_noise = 0.0
   # Adam for both players (DCGAN: lr 2e-4, b1 0.5).
   config.train.g_lr = 2e-4
   config.train.d_lr = 2e-4
@@ -103,6 +118,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     _check_positive(field, config[section][name])
   for field in ('gradient_penalty_weight', 'r1_gamma', 'weight_clip', 'label_smoothing'):
     _check_positive(f'loss.{field}', config.loss[field], allow_zero=True)
+  _validate_mode_collapse(config, num_devices=num_devices)
   if config.train.update_rule == 'simultaneous' and config.train.num_d_steps != 1:
     raise ValueError(f"config.train.num_d_steps={config.train.num_d_steps} needs "
                      f"config.train.update_rule='alternating'; simultaneous takes one")
@@ -124,3 +140,25 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     raise ValueError(f"config.model.name='mnist_mlp' takes 28x28x1 images, got "
                      f"config.data.name={config.data.name!r} of shape "
                      f"{data.data_shape(config.data.name)}")
+
+
+def _validate_mode_collapse(config: ml_collections.ConfigDict, *, num_devices: int) -> None:
+  """The fields of :mod:`jaxgan.mode_collapse` (absent fields take their defaults)."""
+  model, train = config.model, config.train
+  for field, value in (('model.minibatch_kernels', model.get('minibatch_kernels', 0)),
+                       ('train.unrolled_steps', train.get('unrolled_steps', 0)),
+                       ('train.instance_noise', train.get('instance_noise', 0.0))):
+    _check_positive(field, value, allow_zero=True)
+  _check_positive('model.minibatch_kernel_dim', model.get('minibatch_kernel_dim', 8))
+  pack = train.get('pack', 1)
+  if not (isinstance(pack, int) and pack >= 1):
+    raise ValueError(f'config.train.pack={pack!r} must be an integer >= 1')
+  if (train.batch_size // max(num_devices, 1)) % pack:
+    raise ValueError(f'config.train.pack={pack} must divide the per-device batch of '
+                     f'{train.batch_size // max(num_devices, 1)} (config.train.batch_size='
+                     f'{train.batch_size} over {num_devices} devices)')
+  uses_d_options = (model.get('minibatch_kernels', 0) or model.get('minibatch_stddev', False)
+                    or model.get('spectral_norm', False))
+  if uses_d_options and model.name != 'mlp':
+    raise ValueError(f"config.model.minibatch_kernels/minibatch_stddev/spectral_norm need "
+                     f"config.model.name='mlp', got {model.name!r}")

@@ -41,7 +41,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgan import data as data_lib
-from jaxgan import losses, models, penalties, visualize
+from jaxgan import losses, mode_collapse, models, penalties, visualize
 
 UPDATE_RULES = ('alternating', 'simultaneous')
 PARALLEL_MODES = ('none', 'pmap', 'shard_map')
@@ -84,11 +84,15 @@ def sample_latent(key: jax.Array, num: int, latent_dim: int,
 def init_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Module,
                g_optimizer: optax.GradientTransformation,
                d_optimizer: optax.GradientTransformation, latent_dim: int,
-               data_shape: tuple[int, ...]) -> GANState:
-  """Initializes both players' variables and optimizer states at step 0."""
+               data_shape: tuple[int, ...], pack: int = 1) -> GANState:
+  """Initializes both players' variables and optimizer states at step 0.
+
+  With ``pack > 1`` (PacGAN) D is built for inputs of ``packed_shape(data_shape, pack)``.
+  """
   k_g, k_d = jax.random.split(key)
   g_vars = generator.init(k_g, jnp.zeros((1, latent_dim)), train=False)
-  d_vars = discriminator.init(k_d, jnp.zeros((1, *data_shape)), train=False)
+  d_vars = discriminator.init(
+      k_d, jnp.zeros((1, *mode_collapse.packed_shape(data_shape, pack))), train=False)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_vars['params'], d_params=d_vars['params'],
@@ -134,7 +138,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     latent_dim: int, latent_distribution: str = 'uniform',
                     update: str = 'alternating', num_d_steps: int = 1,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
-                    weight_clip: float | None = None, axis_name: str | None = None):
+                    weight_clip: float | None = None, axis_name: str | None = None,
+                    feature_matching: bool = False, unrolled_steps: int = 0, pack: int = 1,
+                    instance_noise: float = 0.0):
   """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
 
   Args:
@@ -151,6 +157,18 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       (arXiv:1801.04406); 0 turns it off.
     weight_clip: clip D's weights to ``[-c, c]`` after each update (WGAN, arXiv:1701.07875).
     axis_name: the device axis when run under ``pmap``/``shard_map``; None on one device.
+    feature_matching: G minimizes :func:`jaxgan.mode_collapse.feature_matching_loss` of D's sown
+      ``'features'`` on a real minibatch (the last D step's) and its fakes, instead of
+      ``g_loss_fn`` (arXiv:1606.03498).
+    unrolled_steps: ``K``; G's loss is taken against D after ``K`` more updates with
+      ``d_optimizer`` on the same real minibatch and G's fakes, differentiated through
+      (arXiv:1611.02163). These look-ahead updates are not kept: D trains as usual.
+      Differentiating through Adam needs ``optax.adam(..., eps_root=1e-8)``: with the default
+      ``eps_root=0`` a parameter with zero gradient gives ``d sqrt(v) / dv = inf`` and a NaN.
+    pack: PacGAN's ``m`` (arXiv:1712.04086): D judges ``pack`` samples concatenated, so init D
+      with ``init_state(..., pack=pack)``; ``m`` must divide the (per-device) minibatch.
+    instance_noise: std of Gaussian noise added to every real and fake input of D, in D's and
+      G's updates (arXiv:1610.04490); 0 turns it off.
 
   Returns:
     ``train_step(state, batch, key)``. ``batch['x']`` has shape ``(num_d_steps * m, *data_shape)``
@@ -165,6 +183,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
   if update == 'simultaneous' and num_d_steps != 1:
     raise ValueError(f"update='simultaneous' takes both gradients at one point, so num_d_steps "
                      f'must be 1, got {num_d_steps}')
+  if unrolled_steps < 0:
+    raise ValueError(f'unrolled_steps must be >= 0, got {unrolled_steps}')
+  if pack < 1:
+    raise ValueError(f'pack must be >= 1, got {pack}')
+  if not instance_noise >= 0:
+    raise ValueError(f'instance_noise must be >= 0, got {instance_noise}')
   sample_z = functools.partial(sample_latent, latent_dim=latent_dim,
                                distribution=latent_distribution)
   pmean = (lambda tree: lax.pmean(tree, axis_name)) if axis_name else (lambda tree: tree)
@@ -173,7 +197,18 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     z = _local_rows(key, sample_z, num, axis_name)
     return apply_model(generator, g_params, g_batch_stats, z, train=True)
 
+  def d_view(x, key):
+    """What D is shown of a batch: instance noise added, then PacGAN packs formed."""
+    if instance_noise:
+      if axis_name:
+        key = jax.random.fold_in(key, lax.axis_index(axis_name))
+      x = mode_collapse.add_instance_noise(key, x, std=instance_noise)
+    return mode_collapse.pack_samples(x, pack)
+
   def d_loss(d_params, state: GANState, real, fake, key):
+    if pack > 1 or instance_noise:
+      k_real, k_fake = jax.random.split(jax.random.fold_in(key, 1))
+      real, fake = d_view(real, k_real), d_view(fake, k_fake)
     real_logits, d_stats = apply_model(discriminator, d_params, state.d_batch_stats, real,
                                        train=True)
     fake_logits, d_stats = apply_model(discriminator, d_params, d_stats, fake, train=True)
@@ -189,12 +224,32 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                'd_fake': jnp.mean(nn.sigmoid(fake_logits))}
     return loss, (d_stats, metrics)
 
-  def g_loss(g_params, state: GANState, key, num):
+  def g_loss(g_params, state: GANState, key, num, real=None):
     fake, g_stats = generate(g_params, state.g_batch_stats, key, num)
-    fake_logits, _ = apply_model(discriminator, state.d_params, state.d_batch_stats, fake,
-                                 train=True)
+    if unrolled_steps:
+      state = unrolled_d(state, real, fake, key)
+    k_real, k_fake = jax.random.split(jax.random.fold_in(key, 1))
+    if feature_matching:
+      _, real_features, _ = mode_collapse.discriminator_features(
+          discriminator, state.d_params, state.d_batch_stats, d_view(real, k_real), train=True)
+      _, fake_features, _ = mode_collapse.discriminator_features(
+          discriminator, state.d_params, state.d_batch_stats, d_view(fake, k_fake), train=True)
+      loss = mode_collapse.feature_matching_loss(real_features, fake_features,
+                                                 axis_name=axis_name)
+      return loss, (g_stats, {'g_loss': loss})
+    fake_logits, _ = apply_model(discriminator, state.d_params, state.d_batch_stats,
+                                 d_view(fake, k_fake), train=True)
     loss = g_loss_fn(fake_logits)
     return loss, (g_stats, {'g_loss': loss})
+
+  def unrolled_d(state: GANState, real, fake, key):
+    """D after ``unrolled_steps`` updates on ``(real, fake)``; differentiable in ``fake``."""
+    def d_update(carry):
+      state, j = carry
+      grads, (d_stats, _) = jax.grad(d_loss, has_aux=True)(
+          state.d_params, state, real, fake, jax.random.fold_in(key, 2 + j))
+      return apply_d(state, pmean(grads), pmean(d_stats)), j + 1
+    return mode_collapse.unroll(d_update, (state, 0), unrolled_steps)[0]
 
   def d_gradients(state: GANState, real, k_z, k_penalty):
     """D's gradients at ``state`` on ``real`` and fakes drawn with ``k_z``."""
@@ -205,8 +260,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     metrics['d_grad_norm'] = optax.global_norm(grads)
     return grads, g_stats, pmean(d_stats), metrics
 
-  def g_gradients(state: GANState, key, num):
-    grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num)
+  def g_gradients(state: GANState, key, num, real=None):
+    grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num,
+                                                                real)
     grads = pmean(grads)
     metrics['g_grad_norm'] = optax.global_norm(grads)
     return grads, pmean(g_stats), metrics
@@ -237,14 +293,14 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     if update == 'simultaneous':
       d_grads, _, d_stats, d_metrics = d_gradients(state, minibatches[:, 0], k_z, k_penalty)
       # The same key draws the same fakes: both gradients are taken at one point.
-      g_grads, g_stats, g_metrics = g_gradients(state, k_z, m)
+      g_grads, g_stats, g_metrics = g_gradients(state, k_z, m, minibatches[:, 0])
       new_state = apply_g(apply_d(state, d_grads, d_stats), g_grads, g_stats)
     else:
       for j in range(num_d_steps):
         d_grads, g_stats, d_stats, d_metrics = d_gradients(
             state, minibatches[:, j], jax.random.fold_in(k_z, j), jax.random.fold_in(k_penalty, j))
         state = apply_d(state, d_grads, d_stats).replace(g_batch_stats=pmean(g_stats))
-      g_grads, g_stats, g_metrics = g_gradients(state, k_g, m)
+      g_grads, g_stats, g_metrics = g_gradients(state, k_g, m, minibatches[:, -1])
       new_state = apply_g(state, g_grads, g_stats)
 
     metrics = pmean({**d_metrics, **g_metrics})
@@ -313,6 +369,16 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
   """The (generator, discriminator) pair that ``config.model`` names, for ``config.data``."""
   shape = data_lib.data_shape(config.data.name)
   name = config.model.name
+  if name == 'mlp' and mode_collapse_discriminator(config):
+    return (models.MLPGenerator(hidden=tuple(config.model.g_hidden), data_shape=shape,
+                                activation=config.model.activation,
+                                output_activation=config.model.output_activation),
+            mode_collapse.StabilizedMLPDiscriminator(
+                hidden=tuple(config.model.d_hidden), activation=config.model.activation,
+                minibatch_kernels=config.model.minibatch_kernels,
+                minibatch_kernel_dim=config.model.minibatch_kernel_dim,
+                minibatch_stddev=config.model.minibatch_stddev,
+                spectral_norm=config.model.spectral_norm))
   if name == 'gaussian_1d_mlp':
     return models.gaussian_1d_models()
   if name == 'mnist_mlp':
@@ -331,6 +397,13 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
   raise ValueError(f'config.model.name={name!r} is not allowed; expected one of {list(MODELS)}')
 
 
+def mode_collapse_discriminator(config: ml_collections.ConfigDict) -> bool:
+  """Whether ``config.model`` asks for minibatch features or spectral norm in D."""
+  model = config.model
+  return bool(model.get('minibatch_kernels', 0) or model.get('minibatch_stddev', False)
+              or model.get('spectral_norm', False))
+
+
 def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                      discriminator: nn.Module, *, axis_name: str | None = None) -> Callable:
   """:func:`make_train_step` with the losses, penalties and optimizers ``config`` names."""
@@ -345,13 +418,21 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       update=config.train.update_rule, num_d_steps=config.train.num_d_steps,
       gradient_penalty_weight=config.loss.gradient_penalty_weight,
       r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
-      axis_name=axis_name)
+      axis_name=axis_name, feature_matching=config.loss.get('feature_matching', False),
+      unrolled_steps=config.train.get('unrolled_steps', 0), pack=config.train.get('pack', 1),
+      instance_noise=config.train.get('instance_noise', 0.0))
 
 
 def optimizers(config: ml_collections.ConfigDict):
-  """Adam for G and for D with the config's learning rates and betas."""
+  """Adam for G and for D with the config's learning rates and betas.
+
+  With ``train.unrolled_steps`` D's Adam gets ``eps_root=1e-8`` so that G's gradient through
+  the unrolled updates stays finite (see :func:`make_train_step`).
+  """
   t = config.train
-  return (optax.adam(t.g_lr, b1=t.b1, b2=t.b2), optax.adam(t.d_lr, b1=t.b1, b2=t.b2))
+  eps_root = 1e-8 if t.get('unrolled_steps', 0) else 0.0
+  return (optax.adam(t.g_lr, b1=t.b1, b2=t.b2),
+          optax.adam(t.d_lr, b1=t.b1, b2=t.b2, eps_root=eps_root))
 
 
 def _batches(config: ml_collections.ConfigDict, key: jax.Array, start_step: int
@@ -429,7 +510,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   state = init_state(init_key, generator=generator, discriminator=discriminator,
                      g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                      latent_dim=config.model.latent_dim,
-                     data_shape=data_lib.data_shape(config.data.name))
+                     data_shape=data_lib.data_shape(config.data.name),
+                     pack=config.train.get('pack', 1))
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
   state = checkpoint.restore_latest(manager, state)
