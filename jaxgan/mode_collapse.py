@@ -87,7 +87,7 @@ def discriminator_features(discriminator: nn.Module, params, batch_stats, x: jax
     if train:
       mutable.append('batch_stats')
   logits, updates = discriminator.apply(variables, x, train=train, mutable=mutable)
-  sown = updates['intermediates'].get(name)
+  sown = updates.get('intermediates', {}).get(name)
   if sown is None:
     raise ValueError(f'{type(discriminator).__name__} sows no intermediate named {name!r}; '
                      f"feature matching needs self.sow('intermediates', {name!r}, h)")
