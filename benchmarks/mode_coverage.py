@@ -67,6 +67,8 @@ class Method:
   loss: str = 'non_saturating'
   g_hidden: tuple[int, ...] = (128, 128)
   d_hidden: tuple[int, ...] = (128, 128)
+  g_activation: str = 'relu'
+  d_activation: str = 'relu'
   latent_dim: int = 2
   latent_distribution: str = 'normal'
   batch_size: int = 256
@@ -75,6 +77,8 @@ class Method:
   d_lr: float = 1e-3
   b1: float = 0.5
   b2: float = 0.999
+  # Train on data / data_scale and scale samples back (None: no scaling).
+  data_scale: float | None = None
   # Cosine decay of both learning rates to this fraction of their peak; 1.0 is constant.
   final_lr_fraction: float = 1.0
   step: dict = dataclasses.field(default_factory=dict)
@@ -103,11 +107,13 @@ METHODS: dict[str, Method] = {
 
 def build(method: Method, dataset: str):
   """``(generator, discriminator, train_step, g_optimizer, d_optimizer)`` for one row."""
-  generator = models.MLPGenerator(hidden=method.g_hidden, data_shape=(2,))
+  generator = models.MLPGenerator(hidden=method.g_hidden, data_shape=(2,),
+                                  activation=method.g_activation)
   if method.d:
-    discriminator = mode_collapse.StabilizedMLPDiscriminator(hidden=method.d_hidden, **method.d)
+    discriminator = mode_collapse.StabilizedMLPDiscriminator(
+        hidden=method.d_hidden, activation=method.d_activation, **method.d)
   else:
-    discriminator = models.MLPDiscriminator(hidden=method.d_hidden)
+    discriminator = models.MLPDiscriminator(hidden=method.d_hidden, activation=method.d_activation)
 
   def adam(lr):
     if method.final_lr_fraction != 1.0:
@@ -138,7 +144,8 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
   if num_steps % chunk:
     raise ValueError(f'num_steps={num_steps} must be a multiple of chunk={chunk}')
   generator, discriminator, step, g_optimizer, d_optimizer = build(method, dataset)
-  sample_data = DATASETS[dataset].sample
+  scale = 1.0 if method.data_scale is None else method.data_scale
+  sample_data = lambda key, n: DATASETS[dataset].sample(key, n) / scale
   keys = jax.vmap(lambda s: jnp.stack(jax.random.split(jax.random.PRNGKey(s), 4)))(
       jnp.asarray(seeds))
   init_keys, step_keys, data_keys, eval_keys = (keys[:, i] for i in range(4))
@@ -164,7 +171,8 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
     def one(state, key):
       z = train.sample_latent(key, NUM_EVAL_SAMPLES, method.latent_dim,
                               method.latent_distribution)
-      return train.apply_model(generator, state.g_params, state.g_batch_stats, z, train=False)[0]
+      return scale * train.apply_model(generator, state.g_params, state.g_batch_stats, z,
+                                       train=False)[0]
     return jax.vmap(one)(states, eval_keys)
 
   start = time.perf_counter()
