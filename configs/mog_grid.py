@@ -1,4 +1,4 @@
-"""A 5x5 grid of Gaussians at {-4, -2, 0, 2, 4}^2, std 0.05: the PacGAN/VEEGAN grid (arXiv:1712.04086).
+"""A 5x5 grid of Gaussians at {-4, -2, 0, 2, 4}^2, std 0.05 (PacGAN/VEEGAN, arXiv:1712.04086).
 
 The vanilla MLP GAN of ``configs/mog_ring.py`` on the grid: G 2->128->128->2, D 2->128->128->1
 (ReLU), non-saturating loss, Adam 1e-3.

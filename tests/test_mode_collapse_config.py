@@ -1,4 +1,4 @@
-"""Config fields of the mode-collapse techniques: defaults, validation, and the configs' one step."""
+"""Config fields of the mode-collapse techniques: defaults, validation, one step per config."""
 
 from __future__ import annotations
 
