@@ -202,6 +202,8 @@ class StabilizedMLPDiscriminator(nn.Module):
     minibatch_kernel_dim: ``C`` of :class:`MinibatchDiscrimination`.
     minibatch_stddev: append :func:`minibatch_stddev` of the last hidden layer.
     spectral_norm: spectrally normalize every ``Dense`` (arXiv:1802.05957).
+    bias_scale: biases start ``U(+-bias_scale / sqrt(fan_in))``
+      (:func:`jaxgan.models.fan_in_uniform_bias`); 0 starts them at zero.
   """
 
   hidden: Sequence[int]
@@ -210,15 +212,17 @@ class StabilizedMLPDiscriminator(nn.Module):
   minibatch_kernel_dim: int = 8
   minibatch_stddev: bool = False
   spectral_norm: bool = False
+  bias_scale: float = 0.0
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     act = models._activation(self.activation)
 
     def dense(width, h):
+      layer = nn.Dense(width, bias_init=models.fan_in_uniform_bias(self.bias_scale, h.shape[-1]))
       if self.spectral_norm:
-        return nn.SpectralNorm(nn.Dense(width))(h, update_stats=train)
-      return nn.Dense(width)(h)
+        return nn.SpectralNorm(layer)(h, update_stats=train)
+      return layer(h)
 
     h = x.reshape((x.shape[0], -1))
     for width in self.hidden:

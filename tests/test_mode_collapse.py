@@ -377,3 +377,17 @@ def test_bad_options_raise(kwargs, match):
   with pytest.raises(ValueError, match=match):
     train.make_train_step(generator=G, discriminator=D, g_optimizer=tx, d_optimizer=tx,
                           latent_dim=2, **kwargs)
+
+
+def test_fan_in_uniform_bias_init():
+  d = models.MLPDiscriminator(hidden=(256,), bias_scale=1.0)
+  params = d.init(jax.random.key(0), jnp.zeros((1, 2)))['params']
+  first, last = params['Dense_0']['bias'], params['Dense_1']['bias']
+  bound = 1 / math.sqrt(2)  # fan_in 2
+  assert float(jnp.max(jnp.abs(first))) <= bound
+  assert float(jnp.max(jnp.abs(first))) > 0.9 * bound  # 256 uniform draws fill the interval
+  np.testing.assert_allclose(float(jnp.mean(first)), 0.0, atol=0.1)
+  assert float(jnp.max(jnp.abs(last))) <= 1 / math.sqrt(256)
+  g = models.MLPGenerator(hidden=(8,), data_shape=(2,))  # the default stays flax's zeros
+  g_params = g.init(jax.random.key(0), jnp.zeros((1, 2)))['params']
+  assert not jnp.any(g_params['Dense_0']['bias']) and not jnp.any(g_params['Dense_1']['bias'])
