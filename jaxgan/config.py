@@ -44,6 +44,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.minibatch_kernel_dim = 8
   config.model.minibatch_stddev = False
   config.model.spectral_norm = False
+  # 'mlp' only: biases start U(+-bias_scale / sqrt(fan_in)) (1 is PyTorch's default); 0 is zeros.
+  config.model.bias_scale = 0.0
 
   config.loss = ml_collections.ConfigDict()
   # One of jaxgan.losses.LOSS_PAIRS: 'minimax', 'non_saturating', 'wasserstein', ...
@@ -78,6 +80,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.d_lr = 2e-4
   config.train.b1 = 0.5
   config.train.b2 = 0.999
+  # Cosine decay of both learning rates over num_steps down to this fraction; 1.0 is constant.
+  config.train.lr_final_fraction = 1.0
   # 'none', 'pmap' or 'shard_map' (data-parallel over all local devices).
   config.train.parallel = 'none'
   # Intervals in G steps; the final step always logs, samples and checkpoints.
@@ -150,6 +154,10 @@ def _validate_mode_collapse(config: ml_collections.ConfigDict, *, num_devices: i
                        ('train.instance_noise', train.get('instance_noise', 0.0))):
     _check_positive(field, value, allow_zero=True)
   _check_positive('model.minibatch_kernel_dim', model.get('minibatch_kernel_dim', 8))
+  _check_positive('model.bias_scale', model.get('bias_scale', 0.0), allow_zero=True)
+  final = train.get('lr_final_fraction', 1.0)
+  if not 0 <= final <= 1:
+    raise ValueError(f'config.train.lr_final_fraction={final!r} must be in [0, 1]')
   pack = train.get('pack', 1)
   if not (isinstance(pack, int) and pack >= 1):
     raise ValueError(f'config.train.pack={pack!r} must be an integer >= 1')

@@ -370,15 +370,17 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
   shape = data_lib.data_shape(config.data.name)
   name = config.model.name
   if name == 'mlp' and mode_collapse_discriminator(config):
+    bias_scale = config.model.get('bias_scale', 0.0)
     return (models.MLPGenerator(hidden=tuple(config.model.g_hidden), data_shape=shape,
                                 activation=config.model.activation,
-                                output_activation=config.model.output_activation),
+                                output_activation=config.model.output_activation,
+                                bias_scale=bias_scale),
             mode_collapse.StabilizedMLPDiscriminator(
                 hidden=tuple(config.model.d_hidden), activation=config.model.activation,
                 minibatch_kernels=config.model.minibatch_kernels,
                 minibatch_kernel_dim=config.model.minibatch_kernel_dim,
                 minibatch_stddev=config.model.minibatch_stddev,
-                spectral_norm=config.model.spectral_norm))
+                spectral_norm=config.model.spectral_norm, bias_scale=bias_scale))
   if name == 'gaussian_1d_mlp':
     return models.gaussian_1d_models()
   if name == 'mnist_mlp':
@@ -398,10 +400,10 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
 
 
 def mode_collapse_discriminator(config: ml_collections.ConfigDict) -> bool:
-  """Whether ``config.model`` asks for minibatch features or spectral norm in D."""
+  """Whether ``config.model`` asks for minibatch features, spectral norm or bias init in D."""
   model = config.model
   return bool(model.get('minibatch_kernels', 0) or model.get('minibatch_stddev', False)
-              or model.get('spectral_norm', False))
+              or model.get('spectral_norm', False) or model.get('bias_scale', 0.0))
 
 
 def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
@@ -426,13 +428,18 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
 def optimizers(config: ml_collections.ConfigDict):
   """Adam for G and for D with the config's learning rates and betas.
 
-  With ``train.unrolled_steps`` D's Adam gets ``eps_root=1e-8`` so that G's gradient through
-  the unrolled updates stays finite (see :func:`make_train_step`).
+  ``train.lr_final_fraction < 1`` decays both learning rates with a cosine over
+  ``train.num_steps`` to that fraction. With ``train.unrolled_steps`` D's Adam gets
+  ``eps_root=1e-8`` so that G's gradient through the unrolled updates stays finite (see
+  :func:`make_train_step`).
   """
   t = config.train
   eps_root = 1e-8 if t.get('unrolled_steps', 0) else 0.0
-  return (optax.adam(t.g_lr, b1=t.b1, b2=t.b2),
-          optax.adam(t.d_lr, b1=t.b1, b2=t.b2, eps_root=eps_root))
+  final = t.get('lr_final_fraction', 1.0)
+  lr = lambda peak: (peak if final == 1.0 else
+                     optax.cosine_decay_schedule(peak, t.num_steps, alpha=final))
+  return (optax.adam(lr(t.g_lr), b1=t.b1, b2=t.b2),
+          optax.adam(lr(t.d_lr), b1=t.b1, b2=t.b2, eps_root=eps_root))
 
 
 def _batches(config: ml_collections.ConfigDict, key: jax.Array, start_step: int

@@ -117,7 +117,7 @@ def test_unrolled_config_gets_finite_generator_gradients():
   chex.assert_tree_all_finite(metrics)
 
 
-@pytest.mark.parametrize('name', ['mog_grid', 'mog_ring_best'])
+@pytest.mark.parametrize('name', ['mog_grid', 'mog_grid_best'])
 def test_configs_validate_and_take_a_step(name):
   config = small(load_config(name))
   config_lib.validate(config)
@@ -125,3 +125,27 @@ def test_configs_validate_and_take_a_step(name):
   chex.assert_tree_all_finite(metrics)
   assert int(new_state.step) == 1
   assert np.isfinite(float(metrics['g_loss']))
+
+
+def test_bias_scale_and_lr_decay_fields():
+  config = small(config_lib.default_config())
+  config.model.bias_scale = 1.0
+  config.train.lr_final_fraction = 0.01
+  config.train.num_steps = 100
+  _, discriminator = train.build_models(config)
+  assert discriminator.bias_scale == 1.0
+  g_opt, _ = train.optimizers(config)
+  # Cosine decay: Adam's first update of a parameter with gradient 1 is -lr(0) = -peak; after
+  # num_steps it is -peak * final. Read the learning rate off a one-parameter update.
+  update = jax.jit(g_opt.update)
+  state = g_opt.init({'w': np.zeros(())})
+  steps = []
+  for _ in range(config.train.num_steps + 1):
+    updates, state = update({'w': np.ones(())}, state)
+    steps.append(float(updates['w']))
+  np.testing.assert_allclose(steps[0], -config.train.g_lr, rtol=1e-3)
+  np.testing.assert_allclose(steps[50], -config.train.g_lr * (0.01 + 0.99 * 0.5), rtol=1e-3)
+  np.testing.assert_allclose(steps[-1], -config.train.g_lr * 0.01, rtol=1e-3)
+  config.train.lr_final_fraction = 1.5
+  with pytest.raises(ValueError, match='lr_final_fraction=1.5'):
+    config_lib.validate(config)
