@@ -100,6 +100,9 @@ BASELINE_STEPS = 2000
 METHODS: dict[str, Method] = {
     'best': Method('best: R1 + lr 3e-3 cosine-decayed, 20k steps', step={'r1_gamma': 0.1},
                    g_lr=3e-3, d_lr=3e-3, final_lr_fraction=0.01, num_steps=20_000),
+    # The ablation: best's schedule without R1.
+    'best_without_r1': Method('ablation: best without R1', g_lr=3e-3, d_lr=3e-3,
+                              final_lr_fraction=0.01, num_steps=20_000),
     'vanilla': Method('GAN (non-saturating)', num_steps=BASELINE_STEPS),
     'minimax': Method('GAN (minimax)', loss='minimax', num_steps=BASELINE_STEPS),
     'feature_matching': Method('feature matching', step={'feature_matching': True},
@@ -207,9 +210,16 @@ def score(samples, dataset: str) -> dict[str, np.ndarray]:
 
 
 def summarize(values) -> dict[str, float]:
+  """Mean and standard error over the seeds with a finite value, and how many were infinite.
+
+  The reverse KL is ``+inf`` for a seed without any high-quality sample; such seeds are counted
+  in ``num_infinite`` and left out of the mean (``nan`` if every seed is infinite).
+  """
   values = np.asarray(values, np.float64)
-  se = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else 0.0
-  return {'mean': float(values.mean()), 'se': float(se)}
+  finite = values[np.isfinite(values)]
+  mean = float(finite.mean()) if finite.size else float('nan')
+  se = float(finite.std(ddof=1) / np.sqrt(finite.size)) if finite.size > 1 else 0.0
+  return {'mean': mean, 'se': se, 'num_infinite': int(values.size - finite.size)}
 
 
 def scatter_plot(path: str, label: str, samples: dict[str, np.ndarray],
@@ -272,7 +282,9 @@ def main(argv=None):
           'modes': summarize(scores['modes']),
           'high_quality_percent': summarize(100 * scores['high_quality']),
           'reverse_kl': summarize(scores['reverse_kl']),
-          'per_seed': {k: v.tolist() for k, v in scores.items() if k != 'counts'},
+          # null where a seed's reverse KL is +inf (no high-quality sample): JSON has no inf.
+          'per_seed': {k: [x if np.isfinite(x) else None for x in v.tolist()]
+                       for k, v in scores.items() if k != 'counts'},
           'counts': scores['counts'].tolist(),
           'wall_s': timing['total_s'], 'compile_s': timing['compile_s'],
           'num_steps': args.num_steps or method.num_steps,
@@ -284,7 +296,8 @@ def main(argv=None):
             f'{row["modes"]["mean"]:6.2f} ± {row["modes"]["se"]:4.2f} '
             f'{row["high_quality_percent"]["mean"]:7.1f} ± '
             f'{row["high_quality_percent"]["se"]:4.1f} '
-            f'{row["reverse_kl"]["mean"]:7.3f} ± {row["reverse_kl"]["se"]:5.3f} '
+            f'{row["reverse_kl"]["mean"]:7.3f} ± {row["reverse_kl"]["se"]:5.3f}'
+            f'{"*" * bool(row["reverse_kl"]["num_infinite"])} '
             f'{timing["total_s"]:7.1f}', flush=True)
     results['methods'][name] = {'label': METHODS[name].label, **rows}
     if args.plots:

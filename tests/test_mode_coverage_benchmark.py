@@ -57,6 +57,9 @@ def test_summary_is_mean_and_standard_error():
   s = bench.summarize([1.0, 2.0, 3.0, 6.0])  # mean 3, sample std sqrt(14/3), se = that / 2
   np.testing.assert_allclose(s['mean'], 3.0)
   np.testing.assert_allclose(s['se'], np.sqrt(14 / 3) / 2)
+  assert s['num_infinite'] == 0
+  s = bench.summarize([1.0, np.inf, 3.0])  # a seed without high-quality samples
+  assert (s['mean'], s['num_infinite']) == (2.0, 1)
 
 
 @pytest.mark.slow
