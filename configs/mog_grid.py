@@ -5,10 +5,10 @@ The vanilla MLP GAN of ``configs/mog_ring.py`` on the grid: G 2->128->128->2, D 
 
     python -m jaxgan.main --config=configs/mog_grid.py --workdir=runs/mog_grid
 
-Expected: mode collapse. ``benchmarks/mode_coverage.py`` trains this recipe ("GAN
-(non-saturating)", with N(0, I) latents) for 10 seeds and scores it with
-``jaxgan.metrics.mode_coverage``: see the README's "Mode collapse" table for the numbers; the
-samples lie along a few rays through the origin and miss modes.
+Expected: mode collapse. In tuning runs of this recipe (2 seeds, batch 128, 5,000 steps) the
+samples lay along rays through the origin (flax's zero bias init) and covered 15-16 of the 25
+modes with 10-18 % high-quality samples (``jaxgan.metrics.mode_coverage``). The README's "Mode
+collapse" table has the 10-seed benchmark of the vanilla GAN and of the fixes.
 """
 
 from jaxgan.config import default_config

@@ -7,7 +7,8 @@ cosine-decayed to 1% over 20,000 steps, batch 128, PyTorch-style bias init
     python -m jaxgan.main --config=configs/mog_grid_best.py --workdir=runs/mog_grid_best
 
 For the ring: ``--config.data.name=ring``. The benchmark's numbers (README, "Mode collapse":
-all 25 / 8 modes, see the table for % high quality) come from
+10 seeds, 25.0 / 8.0 modes covered, 92.7 % / 96.7 % high-quality samples on grid / ring) come
+from
 
     python benchmarks/mode_coverage.py --methods=best
 
