@@ -17,6 +17,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jaxgan import checkpoint, sample, train
+from jaxgan import config as train_config
 from jaxgan.eval import classifier
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), '..', 'configs')
@@ -125,3 +126,33 @@ class TestSampleCLI:
       sample.load_run(str(tmp_path))
     with pytest.raises(ValueError, match='unknown mode'):
       sample.write(str(cgan_run[0]), 'video')
+
+
+@pytest.mark.parametrize('field,value,match', [
+    ('model.num_classes', -1, 'model.num_classes=-1 must be >= 0'),
+    ('model.num_classes', 7, 'has 10 classes'),
+    ('train.ema_decay', 1.0, r'ema_decay=1.0 must be in \[0, 1\)'),
+    ('train.eval_every', -5, 'eval_every=-5'),
+])
+def test_validate_names_the_bad_field(field, value, match):
+  config = load_config('cgan_mnist')
+  section, name = field.split('.')
+  config[section][name] = value
+  with pytest.raises(ValueError, match=match):
+    train_config.validate(config)
+
+
+def test_validate_conditional_combinations():
+  config = load_config('acgan_mnist')
+  config.model.name = 'mnist_mlp'
+  with pytest.raises(ValueError, match="AC-GAN\\) needs config.model.name='dcgan'"):
+    train_config.validate(config)
+  config = load_config('mlp_mnist')
+  config.loss.auxiliary_classifier_weight = 1.0
+  with pytest.raises(ValueError, match='needs config.model.num_classes > 0'):
+    train_config.validate(config)
+  config = load_config('cgan_mnist')
+  config.data.name = 'ring'
+  config.model.name = 'mlp'
+  with pytest.raises(ValueError, match='needs labelled data'):
+    train_config.validate(config)
