@@ -85,16 +85,6 @@ def class_grid_images(config, generator, state, key, *, columns: int) -> np.ndar
   return _generate(config, generator, state, z, labels)
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'A training run of jaxgan.main (config.json, checkpoints/).')
-flags.DEFINE_enum('mode', 'grid', MODES, 'What to draw.')
-flags.DEFINE_string('out', None, 'PNG path (default: <workdir>/samples/<mode>.png).')
-flags.DEFINE_integer('rows', 8, 'Rows (grid, interpolate).')
-flags.DEFINE_integer('columns', 10, 'Columns: samples per row / interpolation steps.')
-flags.DEFINE_enum('method', 'slerp', latent.METHODS, 'Interpolation path.')
-flags.DEFINE_integer('seed', 0, 'Seeds the latents.')
-
-
 def write(workdir: str, mode: str, *, out: str | None = None, rows: int = 8, columns: int = 10,
           method: str = 'slerp', seed: int = 0) -> str:
   """Draws ``mode`` from the run in ``workdir`` into a PNG; returns its path."""
@@ -116,13 +106,26 @@ def write(workdir: str, mode: str, *, out: str | None = None, rows: int = 8, col
   return out
 
 
+def _define_flags() -> None:
+  """The CLI's flags; defined only when run as a program, so importing defines none."""
+  flags.DEFINE_string('workdir', None, 'A training run of jaxgan.main (config.json, checkpoints/).')
+  flags.DEFINE_enum('mode', 'grid', MODES, 'What to draw.')
+  flags.DEFINE_string('out', None, 'PNG path (default: <workdir>/samples/<mode>.png).')
+  flags.DEFINE_integer('rows', 8, 'Rows (grid, interpolate).')
+  flags.DEFINE_integer('columns', 10, 'Columns: samples per row / interpolation steps.')
+  flags.DEFINE_enum('method', 'slerp', latent.METHODS, 'Interpolation path.')
+  flags.DEFINE_integer('seed', 0, 'Seeds the latents.')
+  flags.mark_flag_as_required('workdir')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  print(write(FLAGS.workdir, FLAGS.mode, out=FLAGS.out, rows=FLAGS.rows, columns=FLAGS.columns,
-              method=FLAGS.method, seed=FLAGS.seed))
+  f = flags.FLAGS
+  print(write(f.workdir, f.mode, out=f.out, rows=f.rows, columns=f.columns, method=f.method,
+              seed=f.seed))
 
 
 if __name__ == '__main__':
-  flags.mark_flag_as_required('workdir')
+  _define_flags()
   app.run(main)

@@ -3,8 +3,9 @@
     python -m jaxgan.eval.train_classifier --dataset=mnist \
         --data_dir=../shared/data/tensorflow_datasets --out=jaxgan/eval/weights/mnist
 
-Adam (lr 1e-3), batch 128, 3 epochs of the train split, then the test accuracy is measured on the
-full test split and written with the weights (``info.json``). MNIST reaches >= 99%.
+Adam (lr 1e-3, cosine-decayed to 0), batch 128, 3 epochs of the train split, then the test
+accuracy is measured on the full test split and written with the weights (``info.json``).
+MNIST reaches >= 99%.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def train(dataset: str, *, data_dir: str | None, epochs: float = 3.0, batch_size
   num_classes = data_lib.NUM_CLASSES[dataset]
   model = classifier.LeNet(num_classes=num_classes)
   params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, *classifier.IMAGE_SHAPE)))['params']
-  tx = optax.adam(learning_rate)
+  n = train_split['x'].shape[0]
+  num_steps = max(1, int(epochs * n / batch_size))
+  tx = optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps))
   opt_state = tx.init(params)
 
   @jax.jit
@@ -50,8 +53,6 @@ def train(dataset: str, *, data_dir: str | None, epochs: float = 3.0, batch_size
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
 
-  n = train_split['x'].shape[0]
-  num_steps = max(1, int(epochs * n / batch_size))
   rng = np.random.default_rng(seed)
   order = np.concatenate([rng.permutation(n) for _ in range(int(np.ceil(epochs)) + 1)])
   losses = []
@@ -69,24 +70,27 @@ def train(dataset: str, *, data_dir: str | None, epochs: float = 3.0, batch_size
   accuracy = float(np.mean(np.argmax(probs, -1) == test['label']))
   info = {'dataset': dataset, 'num_classes': num_classes, 'num_features': model.num_features,
           'epochs': epochs, 'batch_size': batch_size, 'learning_rate': learning_rate,
+          'schedule': 'cosine',
           'seed': seed, 'num_steps': num_steps, 'train_loss': float(np.mean(losses[-100:])),
           'test_accuracy': accuracy, 'num_test_examples': int(test['x'].shape[0]),
           'train_seconds': round(time.perf_counter() - start, 1)}
   return model, params, info
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string('dataset', 'mnist', "'mnist' or 'fashion_mnist'.")
-flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding the prepared dataset.')
-flags.DEFINE_string('out', None, 'Output folder (default: jaxgan/eval/weights/<dataset>).')
-flags.DEFINE_float('epochs', 3.0, 'Passes over the train split.')
-flags.DEFINE_integer('batch_size', 128, 'Minibatch size.')
-flags.DEFINE_float('learning_rate', 1e-3, 'Adam learning rate.')
-flags.DEFINE_integer('seed', 0, 'Initialization and shuffling seed.')
+def _define_flags() -> None:
+  """The CLI's flags; defined only when run as a program, so importing defines none."""
+  flags.DEFINE_string('dataset', 'mnist', "'mnist' or 'fashion_mnist'.")
+  flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding the prepared dataset.')
+  flags.DEFINE_string('out', None, 'Output folder (default: jaxgan/eval/weights/<dataset>).')
+  flags.DEFINE_float('epochs', 3.0, 'Passes over the train split.')
+  flags.DEFINE_integer('batch_size', 128, 'Minibatch size.')
+  flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate (cosine decay to 0).')
+  flags.DEFINE_integer('seed', 0, 'Initialization and shuffling seed.')
 
 
 def main(argv):
   del argv
+  FLAGS = flags.FLAGS
   logging.set_verbosity(logging.INFO)
   model, params, info = train(FLAGS.dataset, data_dir=FLAGS.data_dir, epochs=FLAGS.epochs,
                               batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
@@ -99,4 +103,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)
