@@ -202,13 +202,13 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     grads, (d_stats, metrics) = jax.grad(d_loss, has_aux=True)(
         state.d_params, state, real, lax.stop_gradient(fake), k_penalty)
     grads = pmean(grads)
-    metrics['d_grad_norm'] = optax.global_norm(grads)
+    metrics['d_grad_norm'] = optax.tree.norm(grads)
     return grads, g_stats, pmean(d_stats), metrics
 
   def g_gradients(state: GANState, key, num):
     grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num)
     grads = pmean(grads)
-    metrics['g_grad_norm'] = optax.global_norm(grads)
+    metrics['g_grad_norm'] = optax.tree.norm(grads)
     return grads, pmean(g_stats), metrics
 
   def apply_d(state: GANState, grads, d_stats):
@@ -259,7 +259,8 @@ class DataParallel(NamedTuple):
   Attributes:
     step: ``step(state, batch, key) -> (state, metrics)`` on device-placed state and batch; the
       state argument is donated.
-    put_state: host state -> device state (replicated on every device).
+    put_state: host state -> device state (replicated on every device), always a copy, since
+      ``step`` donates the state it is given.
     put_batch: a global batch ``(B, ...)`` -> the layout ``step`` takes.
     get_state: device state -> one copy of the state (for checkpoints and sampling).
     num_devices: devices the batch is split over.
@@ -282,12 +283,15 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
   """
   devices = list(devices if devices is not None else jax.local_devices())
   if parallel == 'none':
-    return DataParallel(jax.jit(train_step, donate_argnums=0), lambda s: s, lambda b: b,
+    # put_state copies: the step donates its state, and the caller may still hold the original.
+    return DataParallel(jax.jit(train_step, donate_argnums=0),
+                        lambda s: jax.device_put(s, devices[0], may_alias=False), lambda b: b,
                         lambda s: s, 1)
   if parallel == 'pmap':
     step = jax.pmap(train_step, axis_name=AXIS_NAME, in_axes=(0, 0, None), donate_argnums=0,
                     devices=devices)
-    put_state = lambda s: jax.device_put_replicated(s, devices)
+    n = len(devices)
+    put_state = lambda s: jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), s)
     get_state = lambda s: jax.tree.map(lambda x: x[0], s)
     put_batch = lambda b: data_lib.shard(b, len(devices))
     return DataParallel(step, put_state, put_batch, get_state, len(devices))
@@ -303,7 +307,7 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
       return jax.device_put(batch, split)
 
     return DataParallel(lambda s, b, k: step(s, b, jax.device_put(k, replicated)),
-                        lambda s: jax.device_put(s, replicated), put_batch,
+                        lambda s: jax.device_put(s, replicated, may_alias=False), put_batch,
                         lambda s: s, len(devices))
   raise ValueError(f'unknown parallel mode {parallel!r}; expected one of {list(PARALLEL_MODES)}')
 
