@@ -146,7 +146,8 @@ class DCGANGenerator(nn.Module):
                                 axis_name=self.axis_name if train else None)
     channels = self.features * 2**(depth - 1)
     # Layers followed by batch norm carry no bias: BN's shift replaces it (as in DCGAN's code).
-    h = nn.Dense(size * size * channels, use_bias=False)(z).reshape((z.shape[0], size, size, channels))
+    h = nn.Dense(size * size * channels, use_bias=False)(z)
+    h = h.reshape((z.shape[0], size, size, channels))
     h = nn.relu(norm()(h))
     for stage in range(depth - 1):
       channels = self.features * 2**(depth - 2 - stage)

@@ -14,7 +14,7 @@ LR = 0.1
 
 
 class DiracGenerator(nn.Module):
-  """G(z) = theta for every z: one parameter, independent of the latent, so steps are hand-computable."""
+  """G(z) = theta for every z: independent of the latent, so a step is hand-computable."""
 
   @nn.compact
   def __call__(self, z, train=False):
@@ -112,7 +112,6 @@ def test_weight_clip_bounds_d_params():
 
 
 def test_same_key_same_result_and_step_folds_key():
-  state, step = train.make_train_step, None
   g, d = models.MLPGenerator(hidden=(8,), data_shape=(2,)), models.MLPDiscriminator(hidden=(8,))
   tx = optax.adam(1e-3)
   state = train.init_state(jax.random.PRNGKey(0), generator=g, discriminator=d, g_optimizer=tx,
