@@ -38,14 +38,19 @@ field ``w = -(d L_G / d theta, d L_D / d psi)`` has, at the equilibrium (0, 0), 
   f'(0)^2 = -L_G'(0)\, L_D'(0),
 
 (the R1 term ``gamma/2 * E ||grad_x D||^2 = gamma/2 * psi^2`` adds ``-gamma`` to the corner):
-``±i f'(0)`` without the penalty, the paper's Theorem 4.1 / Section 4. For the non-saturating
-and minimax GAN ``L_D(t) = log 2 + softplus(t)``, ``L_G(t) = softplus(-t)`` or
-``-softplus(t)``, so ``f'(0) = 1/2``; for WGAN and hinge ``f'(0) = 1``. (The paper's
+``±i f'(0)`` without the penalty (the paper's Section 2), with it those of its Section 3. For
+the non-saturating and minimax GAN ``L_D(t) = log 2 + softplus(t)``, ``L_G(t) = softplus(-t)``
+or ``-softplus(t)``, so ``f'(0) = 1/2``; for WGAN and hinge ``f'(0) = 1``. (The paper's
 ``D_psi(x) = psi x`` is the logit of *fake*, ours the logit of *real*: its psi is our ``-psi``,
 which does not change the eigenvalues.)
 
 Everything here is pure and uses ``lax.scan``: :func:`simulate` can be jitted (``method`` and
 ``steps`` static) and vmapped over the initial point, ``lr`` and the hyperparameters.
+
+API: :func:`simulate`, :func:`transition_matrix`, :func:`spectral_radius` (bilinear game);
+:func:`simulate_dirac_gan`, :func:`dirac_gan_step`, :func:`dirac_gan_vector_field`,
+:func:`dirac_gan_field_jacobian`, :func:`dirac_gan_step_jacobian` (Dirac-GAN);
+:func:`plot_trajectories`; :func:`dynamics_table` and ``python -m jaxgan.dynamics --out=DIR``.
 """
 
 from __future__ import annotations

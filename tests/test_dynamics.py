@@ -245,6 +245,17 @@ def test_dirac_gan_step_jacobian(loss, f_prime, gamma, x64):
       assert radius == pytest.approx(expected)  # sqrt(1 + lr^2 f'(0)^2) when gamma = 0
 
 
+@pytest.mark.parametrize('loss', ['non_saturating', 'minimax', 'wasserstein'])
+def test_dirac_gan_energy_balance(loss):
+  # d/dt (theta^2 + psi^2) = 2 z . w(z): -2 t tanh(t / 2) with t = theta psi for the
+  # non-saturating GAN (w = (psi sigma(-t), -theta sigma(t))), 0 for minimax and WGAN.
+  field = dynamics.dirac_gan_vector_field(loss)
+  for z in jax.random.normal(jax.random.key(1), (5, 2)):
+    t = float(z[0] * z[1])
+    expected = -2 * t * math.tanh(t / 2) if loss == 'non_saturating' else 0.0
+    assert float(2 * jnp.dot(z, field(z))) == pytest.approx(expected, abs=1e-6)
+
+
 def test_dirac_gan_r1_converges_and_unregularized_do_not():
   lr, steps = 0.1, 2000
   for update in ('simultaneous', 'alternating'):
