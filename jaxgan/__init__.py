@@ -8,12 +8,12 @@ data parallelism, ``train_and_evaluate``), :mod:`jaxgan.data` (toy and TFDS data
 :mod:`jaxgan.visualize` (PNG pictures).
 """
 
-from jaxgan import checkpoint, config, data, dynamics, losses, models, penalties, train, visualize
+from jaxgan import checkpoint, config, data, losses, models, penalties, train, visualize
 from jaxgan.train import GANState, make_train_step, parallelize, train_and_evaluate
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'GANState', 'checkpoint', 'config', 'data', 'dynamics', 'losses', 'make_train_step', 'models',
+    'GANState', 'checkpoint', 'config', 'data', 'losses', 'make_train_step', 'models',
     'parallelize', 'penalties', 'train', 'train_and_evaluate', 'visualize',
 ]
