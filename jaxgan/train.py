@@ -424,8 +424,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   TensorBoard event files, ``samples/step_<N>.png`` and ``config.json``. Run again with the same
   workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
 
+  Faults (see the README, :mod:`jaxgan.faults` and :mod:`jaxgan.checkpoint`): a damaged
+  checkpoint is skipped for the previous one, a killed run's extra ``metrics.jsonl`` rows are
+  dropped on resume, and each batch is checked before the step.
+
   Returns:
     The final state (on the host, one copy).
+
+  Raises:
+    ValueError: a bad config (before anything is built) or a bad batch (naming the step).
+    jaxgan.faults.NonFiniteError: a NaN/inf step with ``train.on_nonfinite='stop'``.
+    jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
   from jaxgan import checkpoint, faults
   from jaxgan import config as config_lib

@@ -9,6 +9,7 @@ runs that differ only in them must agree exactly).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import logging
@@ -21,6 +22,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -100,12 +102,8 @@ def test_same_config_and_seed_give_bit_identical_params(reference, tmp_path):
                                    str(tmp_path / 'again'))
   assert int(again.step) == REF_STEPS
   assert_bit_equal(again, ref_state)
-  # Not vacuous: another seed gives other parameters.
-  other = gaussian_config(num_steps=5)
-  other.seed = 1
-  other_state = train.train_and_evaluate(other, str(tmp_path / 'other'))
-  assert not np.array_equal(other_state.g_params['Dense_0']['kernel'],
-                            ref_state.g_params['Dense_0']['kernel'])
+  with pytest.raises(AssertionError, match='leaves differ'):  # The comparison can fail.
+    assert_bit_equal(again.replace(step=jnp.zeros((), jnp.int32)), fresh_state(gaussian_config()))
 
 
 def test_resume_is_bit_exact_and_metrics_read_as_one_run(reference, tmp_path):
@@ -306,6 +304,19 @@ def three_checkpoints(reference, tmp_path):
   return workdir
 
 
+# A failed tensorstore read leaves orbax callbacks aimed at an event loop it has closed; they
+# complain when collected. Collect them inside the test that made them, and ignore that noise.
+orbax_noise = pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+
+
+@pytest.fixture
+def collect_orbax_leftovers():
+  yield
+  gc.collect()
+
+
+@orbax_noise
+@pytest.mark.usefixtures('collect_orbax_leftovers')
 @pytest.mark.parametrize('damage', sorted(DAMAGE))
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(three_checkpoints, damage,
                                                               caplog):
@@ -320,6 +331,8 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(three_checkpoints,
   assert '100' not in names and any(n.startswith('100.corrupt-') for n in names)
 
 
+@orbax_noise
+@pytest.mark.usefixtures('collect_orbax_leftovers')
 def test_damaged_checkpoint_and_killed_save_end_to_end(reference, three_checkpoints, caplog):
   """Latest step corrupted, a later save half-written: training redoes 76..100 exactly."""
   workdir, config = three_checkpoints, gaussian_config()
@@ -336,6 +349,8 @@ def test_damaged_checkpoint_and_killed_save_end_to_end(reference, three_checkpoi
   assert metric_rows(workdir) == metric_rows(reference[0])
 
 
+@orbax_noise
+@pytest.mark.usefixtures('collect_orbax_leftovers')
 def test_every_checkpoint_damaged_is_an_error_not_a_fresh_start(three_checkpoints):
   for step in ('50', '75', '100'):
     _empty_dir(os.path.join(three_checkpoints, 'checkpoints', step))
@@ -398,6 +413,8 @@ class _Exploit:
     return (open, (self.marker, 'w'))
 
 
+@orbax_noise
+@pytest.mark.usefixtures('collect_orbax_leftovers')
 def test_a_pickle_planted_in_a_checkpoint_is_never_executed(three_checkpoints, caplog):
   marker = os.path.join(three_checkpoints, 'pwned')
   payload = pickle.dumps(_Exploit(marker))
@@ -523,18 +540,17 @@ def test_nonfinite_step_stops_naming_step_and_player_keeping_last_good_checkpoin
 
 def test_nonfinite_step_skipped_by_config_keeps_the_previous_state(tmp_path, monkeypatch,
                                                                    caplog):
-  monkeypatch.setattr(train, '_batches', _poisoned_batches(25))
+  monkeypatch.setattr(train, '_batches', _poisoned_batches(4))
   workdir = str(tmp_path / 'skip')
-  config = _ring_config(on_nonfinite='skip', num_steps=27, checkpoint_every=1,
-                        keep_checkpoints=30)
+  config = _ring_config(on_nonfinite='skip', num_steps=5, checkpoint_every=1)
   with caplog.at_level(logging.WARNING):
     train.train_and_evaluate(config, workdir)
-  assert 'Skipped the update of step 25: the discriminator went non-finite' in caplog.text
-  after_24, after_25, after_26 = (checkpoint.load(workdir, step=s)[1] for s in (24, 25, 26))
-  assert after_25.pop('step') == 25 and after_24.pop('step') == 24
-  assert_bit_equal(after_25, after_24)  # Step 25 changed nothing but the counter.
-  assert not np.array_equal(after_26['d_params']['Dense_0']['kernel'],
-                            after_25['d_params']['Dense_0']['kernel'])
+  assert 'Skipped the update of step 4: the discriminator went non-finite' in caplog.text
+  after_3, after_4, after_5 = (checkpoint.load(workdir, step=s)[1] for s in (3, 4, 5))
+  assert after_4.pop('step') == 4 and after_3.pop('step') == 3
+  assert_bit_equal(after_4, after_3)  # Step 4 changed nothing but the counter.
+  assert not np.array_equal(after_5['d_params']['Dense_0']['kernel'],
+                            after_4['d_params']['Dense_0']['kernel'])
 
 
 # --- Bad config, bad data ----------------------------------------------------------------------
