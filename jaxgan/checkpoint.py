@@ -23,8 +23,10 @@ never unpickles and cannot execute code from the checkpoint directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import time
 import zlib
 
@@ -154,19 +156,46 @@ def _first_line(e: Exception) -> str:
   return f'{type(e).__name__}: {lines[0][:200] if lines else ""}'
 
 
+@contextlib.contextmanager
+def _quiet_closed_loop_callbacks():
+  """Drops the 'Event loop is closed' tracebacks of a failed orbax read.
+
+  Orbax reads arrays on a private asyncio loop and closes it as soon as one read fails; the
+  reads still in flight then call back into the closed loop, and each prints a traceback that
+  says nothing about the checkpoint. Other unraisable exceptions pass through.
+  """
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    if not (unraisable.exc_type is RuntimeError
+            and str(unraisable.exc_value) == 'Event loop is closed'):
+      previous(unraisable)
+
+  sys.unraisablehook = hook
+  try:
+    yield
+  except Exception:
+    time.sleep(0.1)  # Let the cancelled reads finish while the hook is still in place.
+    raise
+  finally:
+    sys.unraisablehook = previous
+
+
 def _restore_verified(mgr: ocp.CheckpointManager, step: int, like, *, config):
   """Restores ``step`` into ``like``'s structure; raises ``_Unreadable`` if it is damaged."""
   try:
-    metadata = mgr.item_metadata(step)
-    if metadata is None:
-      raise ValueError('its metadata is missing')
-    tree, custom = metadata.tree, metadata.custom_metadata
+    with _quiet_closed_loop_callbacks():
+      metadata = mgr.item_metadata(step)
+      if metadata is None:
+        raise ValueError('its metadata is missing')
+      tree, custom = metadata.tree, metadata.custom_metadata
   except Exception as e:  # Any failure to read a damaged directory is the same to us.
     raise _Unreadable(_first_line(e)) from e
   check_compatible(tree, like, step=step, directory=os.fspath(mgr.directory), config=config)
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
   try:
-    state = mgr.restore(step, args=ocp.args.StandardRestore(abstract))
+    with _quiet_closed_loop_callbacks():
+      state = mgr.restore(step, args=ocp.args.StandardRestore(abstract))
   except Exception as e:
     raise _Unreadable(_first_line(e)) from e
   expected = (custom or {}).get(DIGEST_KEY)

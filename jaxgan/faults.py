@@ -176,6 +176,6 @@ def rewind_metrics(path: str, step: int) -> int:
     with open(tmp, 'w') as f:
       f.write(''.join(f'{line}\n' for line in kept))
     os.replace(tmp, path)
-    logging.info('Dropped %d lines of %s written after step %d by an interrupted run.',
+    logging.info('Dropped %d lines of %s logged after step %d, where this run resumes.',
                  dropped, path, step)
   return dropped

@@ -9,7 +9,6 @@ runs that differ only in them must agree exactly).
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import json
 import logging
@@ -304,19 +303,6 @@ def three_checkpoints(reference, tmp_path):
   return workdir
 
 
-# A failed tensorstore read leaves orbax callbacks aimed at an event loop it has closed; they
-# complain when collected. Collect them inside the test that made them, and ignore that noise.
-orbax_noise = pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
-
-
-@pytest.fixture
-def collect_orbax_leftovers():
-  yield
-  gc.collect()
-
-
-@orbax_noise
-@pytest.mark.usefixtures('collect_orbax_leftovers')
 @pytest.mark.parametrize('damage', sorted(DAMAGE))
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(three_checkpoints, damage,
                                                               caplog):
@@ -331,8 +317,6 @@ def test_damaged_latest_checkpoint_falls_back_to_the_previous(three_checkpoints,
   assert '100' not in names and any(n.startswith('100.corrupt-') for n in names)
 
 
-@orbax_noise
-@pytest.mark.usefixtures('collect_orbax_leftovers')
 def test_damaged_checkpoint_and_killed_save_end_to_end(reference, three_checkpoints, caplog):
   """Latest step corrupted, a later save half-written: training redoes 76..100 exactly."""
   workdir, config = three_checkpoints, gaussian_config()
@@ -349,8 +333,6 @@ def test_damaged_checkpoint_and_killed_save_end_to_end(reference, three_checkpoi
   assert metric_rows(workdir) == metric_rows(reference[0])
 
 
-@orbax_noise
-@pytest.mark.usefixtures('collect_orbax_leftovers')
 def test_every_checkpoint_damaged_is_an_error_not_a_fresh_start(three_checkpoints):
   for step in ('50', '75', '100'):
     _empty_dir(os.path.join(three_checkpoints, 'checkpoints', step))
@@ -413,8 +395,6 @@ class _Exploit:
     return (open, (self.marker, 'w'))
 
 
-@orbax_noise
-@pytest.mark.usefixtures('collect_orbax_leftovers')
 def test_a_pickle_planted_in_a_checkpoint_is_never_executed(three_checkpoints, caplog):
   marker = os.path.join(three_checkpoints, 'pwned')
   payload = pickle.dumps(_Exploit(marker))
