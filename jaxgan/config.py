@@ -140,7 +140,7 @@ def _check_int(field: str, value) -> None:
 
 
 def _validate_more(config: ml_collections.ConfigDict) -> None:
-  """The checks of :func:`validate` that the reliability issue (#9) added."""
+  """The rest of :func:`validate`: more choices, integer fields, and ranges."""
   from jaxgan import faults, models
   _check_choice('train.on_nonfinite', config.train.on_nonfinite, faults.ON_NONFINITE)
   _check_choice('model.activation', config.model.activation, models.ACTIVATIONS)
