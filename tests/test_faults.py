@@ -146,7 +146,8 @@ def _wait_for(predicate, proc, timeout=120.0, what=''):
   deadline = time.monotonic() + timeout
   while not predicate():
     if proc.poll() is not None:
-      raise AssertionError(f'training ended (rc {proc.returncode}) before {what}')
+      raise AssertionError(f'training ended (rc {proc.returncode}) before {what}:\n'
+                           f'{_log_tail(proc.args)}')
     if time.monotonic() > deadline:
       proc.kill()
       raise AssertionError(f'timed out waiting for {what}')
@@ -169,9 +170,17 @@ def _temporary(ckpt_dir):
 
 
 def _start(command):
+  """Runs ``command``, its output appended to ``<workdir>.log`` (a pipe could fill and block)."""
+  workdir = next(a for a in command if a.startswith('--workdir=')).split('=', 1)[1]
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'TF_CPP_MIN_LOG_LEVEL': '3'}
-  return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+  with open(f'{workdir}.log', 'a') as log:
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _log_tail(command) -> str:
+  workdir = next(a for a in command if a.startswith('--workdir=')).split('=', 1)[1]
+  with open(f'{workdir}.log') as f:
+    return f.read()[-3000:]
 
 
 def kill_while_saving(command, ckpt_dir, *, attempts=3) -> int:
@@ -203,8 +212,7 @@ def test_sigkill_during_checkpoint_write_resumes_bit_exact(reference, tmp_path):
   half = _temporary(ckpt_dir)
   # Restarted with the same command, it ignores and deletes the half-written step.
   proc = _start(command)
-  _, stderr = proc.communicate(timeout=300)
-  assert proc.returncode == 0, stderr[-3000:]
+  assert proc.wait(timeout=300) == 0, _log_tail(command)
   assert not set(half) & set(_listdir(ckpt_dir))
   step, arrays = checkpoint.load(workdir)
   ref_step, ref_arrays = checkpoint.load(ref_dir)
@@ -219,8 +227,7 @@ def test_repeated_sigkill_at_arbitrary_steps_resumes_bit_exact(tmp_path):
   rng = np.random.default_rng(0)
   steps = 300
   ref_dir, workdir = str(tmp_path / 'ref'), str(tmp_path / 'killed')
-  assert subprocess.run(cli(ref_dir, num_steps=steps), cwd=ROOT, capture_output=True,
-                        timeout=600).returncode == 0
+  assert _start(cli(ref_dir, num_steps=steps)).wait(timeout=600) == 0
   command = cli(workdir, num_steps=steps, checkpoint_every=20)
   kill_while_saving(command, os.path.join(workdir, 'checkpoints'))
   for target in sorted(rng.integers(30, steps - 20, size=3)):
@@ -229,7 +236,7 @@ def test_repeated_sigkill_at_arbitrary_steps_resumes_bit_exact(tmp_path):
     _wait_for(logged, proc, what=f'step {target}')
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-  assert subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600).returncode == 0
+  assert _start(command).wait(timeout=600) == 0, _log_tail(command)
   assert_bit_equal(checkpoint.load(workdir)[1], checkpoint.load(ref_dir)[1])
   assert metric_rows(workdir) == metric_rows(ref_dir)
 
