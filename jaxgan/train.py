@@ -134,7 +134,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     latent_dim: int, latent_distribution: str = 'uniform',
                     update: str = 'alternating', num_d_steps: int = 1,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
-                    weight_clip: float | None = None, axis_name: str | None = None):
+                    weight_clip: float | None = None, axis_name: str | None = None,
+                    skip_nonfinite: bool = False):
   """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
 
   Args:
@@ -151,12 +152,17 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       (arXiv:1801.04406); 0 turns it off.
     weight_clip: clip D's weights to ``[-c, c]`` after each update (WGAN, arXiv:1701.07875).
     axis_name: the device axis when run under ``pmap``/``shard_map``; None on one device.
+    skip_nonfinite: if a loss or gradient norm of the step is NaN/inf, return the state as it
+      was before the step (both players), with only ``step`` advanced; the step is still
+      reported in the metrics (see :mod:`jaxgan.faults`).
 
   Returns:
     ``train_step(state, batch, key)``. ``batch['x']`` has shape ``(num_d_steps * m, *data_shape)``
     (per device under pmap/shard_map); ``key`` is the run's key, folded with ``state.step``.
     Metrics (scalars): ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's
-    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``.
+    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``,
+    and ``d_nonfinite``/``g_nonfinite``: 1.0 if that player's loss or gradient norm (of its last
+    update in the step) is NaN/inf, else 0.0 (the same on every device).
   """
   if update not in UPDATE_RULES:
     raise ValueError(f'unknown update rule {update!r}; expected one of {list(UPDATE_RULES)}')
@@ -224,6 +230,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     return state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
 
   def train_step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
+    start_state = state
     x = batch['x']
     if x.shape[0] % num_d_steps:
       raise ValueError(f'batch of {x.shape[0]} examples is not divisible by '
@@ -248,6 +255,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       new_state = apply_g(state, g_grads, g_stats)
 
     metrics = pmean({**d_metrics, **g_metrics})
+    for p in ('d', 'g'):  # A global norm is finite iff every gradient is (below ~1e19).
+      finite = jnp.isfinite(metrics[f'{p}_loss']) & jnp.isfinite(metrics[f'{p}_grad_norm'])
+      metrics[f'{p}_nonfinite'] = 1.0 - finite.astype(jnp.float32)
+    if skip_nonfinite:
+      keep = (metrics['d_nonfinite'] + metrics['g_nonfinite']) > 0
+      new_state = jax.tree.map(lambda old, new: jnp.where(keep, old, new), start_state, new_state)
     return new_state.replace(step=state.step + 1), metrics
 
   return train_step
@@ -349,7 +362,7 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       update=config.train.update_rule, num_d_steps=config.train.num_d_steps,
       gradient_penalty_weight=config.loss.gradient_penalty_weight,
       r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
-      axis_name=axis_name)
+      axis_name=axis_name, skip_nonfinite=config.train.on_nonfinite == 'skip')
 
 
 def optimizers(config: ml_collections.ConfigDict):
@@ -415,10 +428,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   TensorBoard event files, ``samples/step_<N>.png`` and ``config.json``. Run again with the same
   workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
 
+  Faults (see the README, :mod:`jaxgan.faults` and :mod:`jaxgan.checkpoint`): a damaged
+  checkpoint is skipped for the previous one, a killed run's extra ``metrics.jsonl`` rows are
+  dropped on resume, and each batch is checked before the step.
+
   Returns:
     The final state (on the host, one copy).
+
+  Raises:
+    ValueError: a bad config (before anything is built) or a bad batch (naming the step).
+    jaxgan.faults.NonFiniteError: a NaN/inf step with ``train.on_nonfinite='stop'``.
+    jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
-  from jaxgan import checkpoint
+  from jaxgan import checkpoint, faults
   from jaxgan import config as config_lib
   parallel = config.train.parallel
   devices = jax.local_devices()
@@ -436,8 +458,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                      data_shape=data_lib.data_shape(config.data.name))
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
-  state = checkpoint.restore_latest(manager, state)
+  state = checkpoint.restore_latest(manager, state, config=config)
   start = int(state.step)
+  faults.rewind_metrics(os.path.join(workdir, 'metrics.jsonl'), start)
   if start:
     logging.info('Resuming from the checkpoint of step %d in %s', start, workdir)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
@@ -451,10 +474,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   real_for_plots = _real_for_plots(config, jax.random.fold_in(data_key, 2**31 - 1))
   dp_state = dp.put_state(state)
   tick, ticked_step = time.perf_counter(), start
+  monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
+  batch_spec = faults.batch_spec(config)
   for step in range(start + 1, total + 1):
-    batch = dp.put_batch(next(batches))
-    dp_state, metrics = dp.step(dp_state, batch, step_key)
+    batch = next(batches)
+    faults.check_batch(batch, **batch_spec, step=step)
+    dp_state, metrics = dp.step(dp_state, dp.put_batch(batch), step_key)
+    monitor.record(step, metrics)
     last = step == total
+    if last or not (step % config.train.log_every and step % config.train.sample_every
+                    and step % config.train.checkpoint_every):
+      monitor.check()  # Stops before anything non-finite is logged, drawn or saved.
     if step % config.train.log_every == 0 or last:
       scalars = _scalars(metrics)
       now = time.perf_counter()
