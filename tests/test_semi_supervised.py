@@ -221,11 +221,12 @@ def test_discriminator_noise_only_in_train_mode():
   d = ssl.SSGANDiscriminator(hidden=(32, 16))
   x = jax.random.uniform(jax.random.key(0), (5, 28, 28, 1))
   params = d.init(jax.random.key(1), x)['params']
-  apply = lambda mdl, train, key: mdl.apply({'params': params}, x, train=train,
-                                            rngs={'noise': jax.random.key(key)})
+  apply = lambda mdl, train, key: jax.jit(mdl.apply, static_argnames='train')(
+      {'params': params}, x, train=train, rngs={'noise': jax.random.key(key)})
   # Inference ignores the rng: the same logits for any key, and without one.
-  chex.assert_trees_all_equal(apply(d, False, 0), apply(d, False, 1),
-                              d.apply({'params': params}, x))
+  chex.assert_trees_all_equal(apply(d, False, 0), apply(d, False, 1))
+  chex.assert_trees_all_close(apply(d, False, 0), d.apply({'params': params}, x), rtol=1e-6,
+                              atol=1e-7)
   # Training adds noise: different keys, different logits ...
   assert float(jnp.max(jnp.abs(apply(d, True, 0) - apply(d, True, 1)))) > 0.1
   # ... and that is all it changes: zero noise in training mode is inference.
@@ -247,9 +248,11 @@ def test_data_dependent_init_standardizes_every_layer():
   d = ssl.SSGANDiscriminator(hidden=(64, 32, 16))
   x = jax.random.uniform(jax.random.key(0), (200, 28, 28, 1))
   key = jax.random.key(1)
-  params = ssl.data_dependent_init(d, d.init(jax.random.key(2), x)['params'], x, key)
-  _, state = d.apply({'params': params}, x, train=True, rngs={'noise': key},
-                     capture_intermediates=True, mutable=['intermediates'])
+  init = jax.jit(lambda p: ssl.data_dependent_init(d, p, x, key))
+  params = init(d.init(jax.random.key(2), x)['params'])
+  _, state = jax.jit(lambda p: d.apply({'params': p}, x, train=True, rngs={'noise': key},
+                                       capture_intermediates=True, mutable=['intermediates']))(
+                                           params)
   for _, wn in ssl.weight_norm_layer_names(d):
     pre = state['intermediates'][wn]['__call__'][0]
     chex.assert_trees_all_close(jnp.mean(pre, 0), jnp.zeros(pre.shape[1]), atol=1e-4)
