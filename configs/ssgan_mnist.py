@@ -8,9 +8,14 @@ is trained by feature matching; D (784 -> 1000-500-250-250-250 -> 10, weight nor
 of D's moving-average parameters (decay 0.9999), as the paper's public code
 (openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py).
 
-This config does not run under ``python -m jaxgan.main`` (that trains the plain GAN of
-``jaxgan.train``); its entry point is the benchmark script, which reads it, runs several seeds
-and reports mean +- std test errors of the 10,000 test images:
+One seed trains from the command line like every config (``config.trainer`` sends it to
+``jaxgan.semi_supervised_train.train_and_evaluate``):
+
+    python -m jaxgan.main --config=configs/ssgan_mnist.py --workdir=runs/ssgan_mnist \
+        --config.data.data_dir=/work/shared/data/tensorflow_datasets
+
+The benchmark script reads the same config, runs several seeds and reports mean +- std test
+errors of the 10,000 test images:
 
     python benchmarks/semi_supervised_mnist.py --labels=100 --seeds=10 --epochs=300 \
         --out=ssgan_mnist_100.json --data_dir=/work/shared/data/tensorflow_datasets
@@ -25,6 +30,8 @@ import ml_collections
 
 def get_config():
   config = ml_collections.ConfigDict()
+  # Which train_and_evaluate runs this config under jaxgan.main (default: jaxgan.train's GAN).
+  config.trainer = 'semi_supervised'
   # Seeds the labeled subset, the initialization and the training randomness.
   config.seed = 0
 

@@ -26,7 +26,11 @@ def main(argv):
   logging.get_absl_logger().addFilter(
       lambda record: record.levelno >= py_logging.WARNING or 'orbax' not in record.pathname)
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    if FLAGS.config.get('trainer') == 'semi_supervised':
+      from jaxgan import semi_supervised_train
+      semi_supervised_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    else:
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (faults.NonFiniteError, checkpoint.CheckpointMismatchError,
           checkpoint.CorruptCheckpointError) as e:
     sys.exit(f'error: {e}')  # Says what went wrong; a traceback would add nothing.
