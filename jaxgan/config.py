@@ -83,6 +83,9 @@ def default_config() -> ml_collections.ConfigDict:
   # metrics.jsonl; 0 is off. eval_num_samples generated samples against as many real ones.
   config.train.eval_every = 0
   config.train.eval_num_samples = 2000
+  # A NaN/inf loss or gradient: 'stop' (raise, naming the step and player; the last good
+  # checkpoint is kept) or 'skip' (keep the state from before that step and go on).
+  config.train.on_nonfinite = 'stop'
   return config
 
 
@@ -128,7 +131,11 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
                      f"({sorted(data.IMAGE_SHAPES)}), got config.data.name={config.data.name!r}")
   if config.model.name == 'dcgan':
     from jaxgan import models
-    models.dcgan_depth(data.data_shape(config.data.name))  # Raises for sizes DCGAN can't make.
+    try:
+      models.dcgan_depth(data.data_shape(config.data.name))  # Raises for sizes DCGAN can't make.
+    except ValueError as e:
+      raise ValueError(f"config.data.name={config.data.name!r} can't be drawn by "
+                       f"config.model.name='dcgan': {e}") from None
   if config.model.name == 'gaussian_1d_mlp' and config.data.name != 'gaussian_1d':
     raise ValueError(f"config.model.name='gaussian_1d_mlp' takes 1-D data "
                      f"(config.data.name='gaussian_1d'), got {config.data.name!r}")
@@ -136,6 +143,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     raise ValueError(f"config.model.name='mnist_mlp' takes 28x28x1 images, got "
                      f"config.data.name={config.data.name!r} of shape "
                      f"{data.data_shape(config.data.name)}")
+  _validate_more(config)
 
 
 def _validate_image_options(config: ml_collections.ConfigDict) -> None:
@@ -162,3 +170,37 @@ def _validate_image_options(config: ml_collections.ConfigDict) -> None:
   if aux and config.model.name != 'dcgan':
     raise ValueError(f"config.loss.auxiliary_classifier_weight={aux} (AC-GAN) needs "
                      f"config.model.name='dcgan', got {config.model.name!r}")
+
+
+def _check_int(field: str, value) -> None:
+  if isinstance(value, bool) or not isinstance(value, int):
+    raise ValueError(f'config.{field}={value!r} must be an int')
+
+
+def _validate_more(config: ml_collections.ConfigDict) -> None:
+  """The rest of :func:`validate`: more choices, integer fields, and ranges."""
+  from jaxgan import faults, models
+  _check_choice('train.on_nonfinite', config.train.on_nonfinite, faults.ON_NONFINITE)
+  _check_choice('model.activation', config.model.activation, models.ACTIVATIONS)
+  _check_choice('model.output_activation', config.model.output_activation, models.ACTIVATIONS)
+  for field in ('seed', 'train.num_steps', 'train.batch_size', 'train.num_d_steps',
+                'train.log_every', 'train.sample_every', 'train.checkpoint_every',
+                'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim',
+                'model.features'):
+    value = config
+    for name in field.split('.'):
+      value = value[name]
+    _check_int(field, value)
+  _check_positive('model.features', config.model.features)
+  for field in ('b1', 'b2'):
+    value = config.train[field]
+    if not 0 <= value < 1:
+      raise ValueError(f'config.train.{field}={value!r} must be in [0, 1)')
+  if not 0 <= config.loss.label_smoothing < 1:
+    raise ValueError(f'config.loss.label_smoothing={config.loss.label_smoothing!r} must be in '
+                     f'[0, 1)')
+  for field in ('g_hidden', 'd_hidden'):
+    widths = config.model[field]
+    if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
+                             for w in widths):
+      raise ValueError(f'config.model.{field}={widths!r} must be a non-empty tuple of ints > 0')

@@ -164,8 +164,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     update: str = 'alternating', num_d_steps: int = 1,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
                     weight_clip: float | None = None, axis_name: str | None = None,
-                    num_classes: int = 0, auxiliary_classifier_weight: float = 0.0,
-                    ema_decay: float = 0.0):
+                    skip_nonfinite: bool = False, num_classes: int = 0,
+                    auxiliary_classifier_weight: float = 0.0, ema_decay: float = 0.0):
   """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
 
   Args:
@@ -182,6 +182,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       (arXiv:1801.04406); 0 turns it off.
     weight_clip: clip D's weights to ``[-c, c]`` after each update (WGAN, arXiv:1701.07875).
     axis_name: the device axis when run under ``pmap``/``shard_map``; None on one device.
+    skip_nonfinite: if a loss or gradient norm of the step is NaN/inf, return the state as it
+      was before the step (both players), with only ``step`` advanced; the step is still
+      reported in the metrics (see :mod:`jaxgan.faults`).
     num_classes: ``K > 0`` trains a class-conditional GAN (:mod:`jaxgan.conditional`): G and D
       get ``labels=`` (real data's ``batch['label']``; fakes' drawn uniformly from the key, for
       the global batch like the latents); 0 is unconditional.
@@ -195,9 +198,11 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     ``train_step(state, batch, key)``. ``batch['x']`` has shape ``(num_d_steps * m, *data_shape)``
     (per device under pmap/shard_map); ``key`` is the run's key, folded with ``state.step``.
     Metrics (scalars): ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's
-    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``;
-    with an auxiliary classifier also ``d_class_loss``, ``g_class_loss`` (the cross-entropies
-    before weighting) and ``d_class_accuracy`` (D's accuracy on real labels).
+    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``,
+    and ``d_nonfinite``/``g_nonfinite``: 1.0 if that player's loss or gradient norm (of its last
+    update in the step) is NaN/inf, else 0.0 (the same on every device). With an auxiliary
+    classifier also ``d_class_loss``, ``g_class_loss`` (the cross-entropies before weighting)
+    and ``d_class_accuracy`` (D's accuracy on real labels).
   """
   if update not in UPDATE_RULES:
     raise ValueError(f'unknown update rule {update!r}; expected one of {list(UPDATE_RULES)}')
@@ -277,13 +282,13 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
         state.d_params, state, real, lax.stop_gradient(fake), k_penalty, real_y,
         fake_labels(k_z, real.shape[0]))
     grads = pmean(grads)
-    metrics['d_grad_norm'] = optax.global_norm(grads)
+    metrics['d_grad_norm'] = optax.tree.norm(grads)
     return grads, g_stats, pmean(d_stats), metrics
 
   def g_gradients(state: GANState, key, num):
     grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num)
     grads = pmean(grads)
-    metrics['g_grad_norm'] = optax.global_norm(grads)
+    metrics['g_grad_norm'] = optax.tree.norm(grads)
     return grads, pmean(g_stats), metrics
 
   def apply_d(state: GANState, grads, d_stats):
@@ -299,6 +304,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     return state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
 
   def train_step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
+    start_state = state
     x = batch['x']
     if x.shape[0] % num_d_steps:
       raise ValueError(f'batch of {x.shape[0]} examples is not divisible by '
@@ -336,6 +342,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       new_state = new_state.replace(ema_g_params=update_ema(
           new_state.ema_g_params, new_state.g_params, decay=ema_decay, step=state.step))
     metrics = pmean({**d_metrics, **g_metrics})
+    for p in ('d', 'g'):  # A global norm is finite iff every gradient is (below ~1e19).
+      finite = jnp.isfinite(metrics[f'{p}_loss']) & jnp.isfinite(metrics[f'{p}_grad_norm'])
+      metrics[f'{p}_nonfinite'] = 1.0 - finite.astype(jnp.float32)
+    if skip_nonfinite:
+      keep = (metrics['d_nonfinite'] + metrics['g_nonfinite']) > 0
+      new_state = jax.tree.map(lambda old, new: jnp.where(keep, old, new), start_state, new_state)
     return new_state.replace(step=state.step + 1), metrics
 
   return train_step
@@ -347,7 +359,8 @@ class DataParallel(NamedTuple):
   Attributes:
     step: ``step(state, batch, key) -> (state, metrics)`` on device-placed state and batch; the
       state argument is donated.
-    put_state: host state -> device state (replicated on every device).
+    put_state: host state -> device state (replicated on every device), always a copy, since
+      ``step`` donates the state it is given.
     put_batch: a global batch ``(B, ...)`` -> the layout ``step`` takes.
     get_state: device state -> one copy of the state (for checkpoints and sampling).
     num_devices: devices the batch is split over.
@@ -370,12 +383,15 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
   """
   devices = list(devices if devices is not None else jax.local_devices())
   if parallel == 'none':
-    return DataParallel(jax.jit(train_step, donate_argnums=0), lambda s: s, lambda b: b,
+    # put_state copies: the step donates its state, and the caller may still hold the original.
+    return DataParallel(jax.jit(train_step, donate_argnums=0),
+                        lambda s: jax.device_put(s, devices[0], may_alias=False), lambda b: b,
                         lambda s: s, 1)
   if parallel == 'pmap':
     step = jax.pmap(train_step, axis_name=AXIS_NAME, in_axes=(0, 0, None), donate_argnums=0,
                     devices=devices)
-    put_state = lambda s: jax.device_put_replicated(s, devices)
+    n = len(devices)
+    put_state = lambda s: jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), s)
     get_state = lambda s: jax.tree.map(lambda x: x[0], s)
     put_batch = lambda b: data_lib.shard(b, len(devices))
     return DataParallel(step, put_state, put_batch, get_state, len(devices))
@@ -391,7 +407,7 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
       return jax.device_put(batch, split)
 
     return DataParallel(lambda s, b, k: step(s, b, jax.device_put(k, replicated)),
-                        lambda s: jax.device_put(s, replicated), put_batch,
+                        lambda s: jax.device_put(s, replicated, may_alias=False), put_batch,
                         lambda s: s, len(devices))
   raise ValueError(f'unknown parallel mode {parallel!r}; expected one of {list(PARALLEL_MODES)}')
 
@@ -435,7 +451,8 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       update=config.train.update_rule, num_d_steps=config.train.num_d_steps,
       gradient_penalty_weight=config.loss.gradient_penalty_weight,
       r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
-      axis_name=axis_name, num_classes=config.model.get('num_classes', 0),
+      axis_name=axis_name, skip_nonfinite=config.train.on_nonfinite == 'skip',
+      num_classes=config.model.get('num_classes', 0),
       auxiliary_classifier_weight=config.loss.get('auxiliary_classifier_weight', 0.0),
       ema_decay=config.train.get('ema_decay', 0.0))
 
@@ -516,10 +533,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   (:mod:`jaxgan.eval.evaluator`) every ``eval_every`` steps and at the end. Run again with the same
   workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
 
+  Faults (see the README, :mod:`jaxgan.faults` and :mod:`jaxgan.checkpoint`): a damaged
+  checkpoint is skipped for the previous one, a killed run's extra ``metrics.jsonl`` rows are
+  dropped on resume, and each batch is checked before the step.
+
   Returns:
     The final state (on the host, one copy).
+
+  Raises:
+    ValueError: a bad config (before anything is built) or a bad batch (naming the step).
+    jaxgan.faults.NonFiniteError: a NaN/inf step with ``train.on_nonfinite='stop'``.
+    jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
-  from jaxgan import checkpoint
+  from jaxgan import checkpoint, faults
   from jaxgan import config as config_lib
   parallel = config.train.parallel
   devices = jax.local_devices()
@@ -538,8 +564,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                      ema=bool(config.train.get('ema_decay', 0.0)))
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
-  state = checkpoint.restore_latest(manager, state)
+  state = checkpoint.restore_latest(manager, state, config=config)
   start = int(state.step)
+  faults.rewind_metrics(os.path.join(workdir, 'metrics.jsonl'), start)
   if start:
     logging.info('Resuming from the checkpoint of step %d in %s', start, workdir)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
@@ -557,10 +584,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     evaluate = evaluator.make_evaluator(config, generator, key=jax.random.fold_in(sample_key, 1))
   dp_state = dp.put_state(state)
   tick, ticked_step = time.perf_counter(), start
+  monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
+  batch_spec = faults.batch_spec(config)
   for step in range(start + 1, total + 1):
-    batch = dp.put_batch(next(batches))
-    dp_state, metrics = dp.step(dp_state, batch, step_key)
+    batch = next(batches)
+    faults.check_batch(batch, **batch_spec, step=step)
+    dp_state, metrics = dp.step(dp_state, dp.put_batch(batch), step_key)
+    monitor.record(step, metrics)
     last = step == total
+    if last or not (step % config.train.log_every and step % config.train.sample_every
+                    and step % config.train.checkpoint_every):
+      monitor.check()  # Stops before anything non-finite is logged, drawn or saved.
     if step % config.train.log_every == 0 or last:
       scalars = _scalars(metrics)
       now = time.perf_counter()
