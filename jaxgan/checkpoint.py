@@ -55,11 +55,16 @@ def manager(workdir: str, *, keep: int) -> ocp.CheckpointManager:
 
   Temporary directories of saves that never finished (the process was killed) are deleted.
   """
-  return ocp.CheckpointManager(
+  mgr = ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       item_handlers=ocp.StandardCheckpointHandler(),
       options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                            cleanup_tmp_directories=True))
+  # Orbax cleans up in a background thread; finish it now, before any data loading: under
+  # tfds.testing.mock_data a dataset read swaps the file system of every thread, and a cleanup
+  # caught in between fails the next save.
+  getattr(mgr, '_maybe_await_cleanup_tmp_directory', lambda: None)()
+  return mgr
 
 
 def _path_str(path) -> str:

@@ -529,8 +529,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   ``train.keep_checkpoints`` kept), ``metrics.jsonl`` (one JSON object per logged step with
   ``step``, ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, gradient norms and ``steps_per_sec``),
   TensorBoard event files, ``samples/step_<N>.png`` and ``config.json``. With
-  ``train.eval_every > 0``, ``metrics.jsonl`` also gets one line of sample-quality metrics
-  (:mod:`jaxgan.eval.evaluator`) every ``eval_every`` steps and at the end. Run again with the same
+  ``train.eval_every > 0``, sample-quality metrics (:mod:`jaxgan.eval.evaluator`) join the
+  ``metrics.jsonl`` row of every ``eval_every``-th step and of the last (a row of their own if
+  that step is not logged), and TensorBoard as ``eval/<name>``. Run again with the same
   workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
 
   Faults (see the README, :mod:`jaxgan.faults` and :mod:`jaxgan.checkpoint`): a damaged
@@ -595,13 +596,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     if last or not (step % config.train.log_every and step % config.train.sample_every
                     and step % config.train.checkpoint_every):
       monitor.check()  # Stops before anything non-finite is logged, drawn or saved.
+    results = {}
+    if evaluate is not None and (step % config.train.eval_every == 0 or last):
+      monitor.check()
+      eval_start = time.perf_counter()
+      results = evaluate(dp.get_state(dp_state))
+      tick += time.perf_counter() - eval_start  # Evaluating is not training: keep it out of speed.
+      for name, value in results.items():
+        writer.scalar(f'eval/{name}', value, step)
+      logging.info('step %d: %s', step, results)
+      if not (step % config.train.log_every == 0 or last):
+        with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+          f.write(json.dumps({'step': step, **results}) + '\n')
     if step % config.train.log_every == 0 or last:
       scalars = _scalars(metrics)
       now = time.perf_counter()
       scalars['steps_per_sec'] = (step - ticked_step) / (now - tick)
       tick, ticked_step = now, step
       with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
-        f.write(json.dumps({'step': step, **scalars}) + '\n')
+        f.write(json.dumps({'step': step, **scalars, **results}) + '\n')
       for name, value in scalars.items():
         writer.scalar(name, value, step)
       progress.update(step, scalars['steps_per_sec'], scalars)
@@ -611,13 +624,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                     else config.train.num_samples)
       visualize.save_samples(os.path.join(workdir, 'samples', f'step_{step}.png'),
                              real_for_plots, np.asarray(fake), title=f'step {step}')
-    if evaluate is not None and (step % config.train.eval_every == 0 or last):
-      results = evaluate(dp.get_state(dp_state))
-      with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
-        f.write(json.dumps({'step': step, **results}) + '\n')
-      for name, value in results.items():
-        writer.scalar(f'eval/{name}', value, step)
-      logging.info('step %d: %s', step, results)
     if step % config.train.checkpoint_every == 0 or last:
       manager.save(step, args=checkpoint.save_args(dp.get_state(dp_state)))
   manager.wait_until_finished()
