@@ -82,6 +82,76 @@ class ConditionalDiscriminator(nn.Module):
                      f'{list(LABEL_INPUTS)}')
 
 
+def _dcgan_trunk(x, *, features: int, depth: int, train: bool, axis_name: str | None,
+                 code: jax.Array | None = None) -> jax.Array:
+  """:class:`jaxgan.models.DCGANDiscriminator`'s layers up to the flattened features ``(B, F)``.
+
+  ``Conv 4x4/2 -> LReLU -> [Conv 4x4/2 -> BN -> LReLU] x (depth - 1) -> flatten``. With ``code``
+  (``(B, K)`` one-hot labels), ``K`` constant label maps are appended to the input of every
+  convolution. Called inside a compact ``__call__``: the layers belong to the caller.
+  """
+  def with_maps(h):
+    if code is None:
+      return h
+    maps = jnp.broadcast_to(code[:, None, None, :], (*h.shape[:3], code.shape[-1]))
+    return jnp.concatenate([h, maps], axis=-1)
+
+  h = nn.Conv(features, (4, 4), strides=(2, 2), padding='SAME')(with_maps(x))
+  h = nn.leaky_relu(h, 0.2)
+  for stage in range(1, depth):
+    h = nn.Conv(features * 2**stage, (4, 4), strides=(2, 2), padding='SAME',
+                use_bias=False)(with_maps(h))
+    h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                     axis_name=axis_name if train else None)(h)
+    h = nn.leaky_relu(h, 0.2)
+  return h.reshape((h.shape[0], -1))
+
+
+class ConditionalDCGANDiscriminator(nn.Module):
+  """A DCGAN discriminator that uses the label inside the network, not only at its input.
+
+  ``label_conditioning``:
+
+  * ``'every_layer'``: the ``K`` one-hot label maps are appended to the input of *every*
+    convolution (the usual conditional DCGAN; Mirza & Osindero's "append y" at each layer).
+  * ``'projection'``: label maps at the input, and ``<embed(y), phi(x)>`` added to the logit,
+    ``phi`` the flattened features (projection discriminator, Miyato & Koyama 2018,
+    arXiv:1802.05637): a direct class-feature interaction at the top of D.
+
+  Attributes:
+    image_shape: ``(H, W, C)`` of the input images.
+    num_classes: ``K``.
+    features: channels of the first convolution.
+    label_conditioning: ``'every_layer'`` or ``'projection'``.
+    axis_name: device axis for synchronized batch norm.
+  """
+
+  image_shape: Sequence[int] = (28, 28, 1)
+  num_classes: int = 10
+  features: int = 64
+  label_conditioning: str = 'every_layer'
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, labels=None, train: bool = False):
+    if self.label_conditioning not in ('every_layer', 'projection'):
+      raise ValueError(f'unknown label_conditioning {self.label_conditioning!r}; expected '
+                       f"'every_layer' or 'projection'")
+    code = one_hot_code(labels, x.shape[0], self.num_classes)
+    depth = models.dcgan_depth(self.image_shape)
+    if self.label_conditioning == 'every_layer':
+      h = _dcgan_trunk(x, features=self.features, depth=depth, train=train,
+                       axis_name=self.axis_name, code=code)
+      self.sow('intermediates', 'features', h)
+      return nn.Dense(1)(h)[:, 0]
+    maps = jnp.broadcast_to(code[:, None, None, :], (*x.shape[:3], self.num_classes))
+    h = _dcgan_trunk(jnp.concatenate([x, maps], axis=-1), features=self.features, depth=depth,
+                     train=train, axis_name=self.axis_name)
+    self.sow('intermediates', 'features', h)
+    embedding = nn.Dense(h.shape[-1], use_bias=False, name='label_embedding')(code)
+    return nn.Dense(1)(h)[:, 0] + jnp.sum(embedding * h, axis=-1)
+
+
 class ACGANDiscriminator(nn.Module):
   """AC-GAN discriminator (arXiv:1610.09585): a DCGAN trunk with a source head and a class head.
 
@@ -105,14 +175,8 @@ class ACGANDiscriminator(nn.Module):
   def __call__(self, x, labels=None, train: bool = False):
     """Returns ``(logits (B,), class_logits (B, K))``; ``labels`` is unused (D predicts it)."""
     del labels
-    depth = models.dcgan_depth(self.image_shape)
-    h = nn.leaky_relu(nn.Conv(self.features, (4, 4), strides=(2, 2), padding='SAME')(x), 0.2)
-    for stage in range(1, depth):
-      h = nn.Conv(self.features * 2**stage, (4, 4), strides=(2, 2), padding='SAME')(h)
-      h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                       axis_name=self.axis_name if train else None)(h)
-      h = nn.leaky_relu(h, 0.2)
-    h = h.reshape((h.shape[0], -1))
+    h = _dcgan_trunk(x, features=self.features, depth=models.dcgan_depth(self.image_shape),
+                     train=train, axis_name=self.axis_name)
     self.sow('intermediates', 'features', h)
     return nn.Dense(1)(h)[:, 0], nn.Dense(self.num_classes)(h)
 
@@ -129,7 +193,9 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
   """Conditional (``loss.auxiliary_classifier_weight == 0``) or AC-GAN models for ``config``.
 
   The unconditional pair that ``config.model.name`` names is built by
-  :func:`jaxgan.train.build_models` and wrapped; AC-GAN replaces D by :class:`ACGANDiscriminator`.
+  :func:`jaxgan.train.build_models` and wrapped; AC-GAN replaces D by :class:`ACGANDiscriminator`,
+  ``model.label_conditioning='every_layer'`` or ``'projection'`` by
+  :class:`ConditionalDCGANDiscriminator`.
   """
   from jaxgan import data, train
   num_classes = config.model.num_classes
@@ -141,5 +207,10 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
     return generator, ACGANDiscriminator(image_shape=data.data_shape(config.data.name),
                                          num_classes=num_classes,
                                          features=config.model.features, axis_name=axis_name)
+  conditioning = config.model.get('label_conditioning', 'input')
+  if conditioning != 'input':
+    return generator, ConditionalDCGANDiscriminator(
+        image_shape=data.data_shape(config.data.name), num_classes=num_classes,
+        features=config.model.features, label_conditioning=conditioning, axis_name=axis_name)
   label_input = 'maps' if config.model.name == 'dcgan' else 'flat'
   return generator, ConditionalDiscriminator(discriminator, num_classes, label_input)

@@ -39,6 +39,10 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.features = 64
   # Classes K of a class-conditional GAN (labelled image data); 0 is unconditional.
   config.model.num_classes = 0
+  # How a conditional D sees the label: 'input' (label maps/features appended to its input,
+  # any model), 'every_layer' (maps at every convolution) or 'projection' (input maps and a
+  # projection term, arXiv:1802.05637); the last two need model.name='dcgan'.
+  config.model.label_conditioning = 'input'
 
   config.loss = ml_collections.ConfigDict()
   # One of jaxgan.losses.LOSS_PAIRS: 'minimax', 'non_saturating', 'wasserstein', ...
@@ -167,6 +171,11 @@ def _validate_image_options(config: ml_collections.ConfigDict) -> None:
   if aux and not num_classes:
     raise ValueError(f'config.loss.auxiliary_classifier_weight={aux} needs '
                      f'config.model.num_classes > 0')
+  conditioning = config.model.get('label_conditioning', 'input')
+  _check_choice('model.label_conditioning', conditioning, ('input', 'every_layer', 'projection'))
+  if num_classes and conditioning != 'input' and config.model.name != 'dcgan':
+    raise ValueError(f'config.model.label_conditioning={conditioning!r} needs '
+                     f"config.model.name='dcgan', got {config.model.name!r}")
   if aux and config.model.name != 'dcgan':
     raise ValueError(f"config.loss.auxiliary_classifier_weight={aux} (AC-GAN) needs "
                      f"config.model.name='dcgan', got {config.model.name!r}")

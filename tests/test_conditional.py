@@ -84,6 +84,42 @@ class TestModels:
     with pytest.raises(ValueError, match='needs \\(B, H, W, C\\) images'):
       maps.init(jax.random.PRNGKey(0), jnp.zeros((2, 3)))
 
+  def test_projection_logit_is_linear_plus_embedding_dot_features(self):
+    d = conditional.ConditionalDCGANDiscriminator(image_shape=(16, 16, 1), num_classes=K,
+                                                  features=4, label_conditioning='projection')
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 16, 16, 1))
+    labels = jnp.array([0, 2, 1])
+    variables = d.init(jax.random.PRNGKey(1), x, labels=labels)
+    logits, inter = d.apply(variables, x, labels=labels, mutable=['intermediates'])
+    h = inter['intermediates']['features'][0]
+    p = variables['params']
+    expected = (h @ p['Dense_0']['kernel'][:, 0] + p['Dense_0']['bias'][0]
+                + jnp.sum(p['label_embedding']['kernel'][labels] * h, axis=-1))
+    chex.assert_trees_all_close(logits, expected, rtol=1e-5, atol=1e-5)
+    # Label maps at the input only: 1 + K channels, then the plain trunk.
+    chex.assert_shape([p['Conv_0']['kernel'], p['Conv_1']['kernel']],
+                      [(4, 4, 1 + K, 4), (4, 4, 4, 8)])
+
+  def test_every_layer_appends_label_maps_to_each_convolution(self):
+    d = conditional.ConditionalDCGANDiscriminator(image_shape=(16, 16, 1), num_classes=K,
+                                                  features=4, label_conditioning='every_layer')
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 16, 16, 1))
+    variables = d.init(jax.random.PRNGKey(1), x, labels=jnp.array([0, 1]))
+    p = variables['params']
+    chex.assert_shape([p['Conv_0']['kernel'], p['Conv_1']['kernel']],
+                      [(4, 4, 1 + K, 4), (4, 4, 4 + K, 8)])
+    # The label reaches the second convolution directly: with the input maps' weights zeroed,
+    # the output still depends on the label.
+    kernel = p['Conv_0']['kernel'].at[:, :, 1:, :].set(0.0)
+    zeroed = {**variables, 'params': {**p, 'Conv_0': {**p['Conv_0'], 'kernel': kernel}}}
+    a = d.apply(zeroed, x, labels=jnp.array([0, 0]))
+    b = d.apply(zeroed, x, labels=jnp.array([2, 2]))
+    assert float(jnp.max(jnp.abs(a - b))) > 1e-4
+    with pytest.raises(ValueError, match='unknown label_conditioning'):
+      conditional.ConditionalDCGANDiscriminator(image_shape=(16, 16, 1), num_classes=K,
+                                                label_conditioning='late').init(
+                                                    jax.random.PRNGKey(0), x)
+
   def test_acgan_discriminator_heads(self):
     d = conditional.ACGANDiscriminator(image_shape=(8, 8, 1), num_classes=K, features=4)
     x = jnp.zeros((5, 8, 8, 1))

@@ -3,9 +3,9 @@
     python -m jaxgan.eval.train_classifier --dataset=mnist \
         --data_dir=../shared/data/tensorflow_datasets --out=jaxgan/eval/weights/mnist
 
-Adam (lr 1e-3, cosine-decayed to 0), batch 128, 3 epochs of the train split, then the test
+Adam (lr 1e-3, cosine-decayed to 0), batch 128, 6 epochs of the train split, then the test
 accuracy is measured on the full test split and written with the weights (``info.json``).
-MNIST reaches >= 99%.
+The shipped MNIST weights (this command) reach 99.22%; with 3 epochs, 98.98%.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from jaxgan import data as data_lib
 from jaxgan.eval import classifier
 
 
-def train(dataset: str, *, data_dir: str | None, epochs: float = 3.0, batch_size: int = 128,
+def train(dataset: str, *, data_dir: str | None, epochs: float = 6.0, batch_size: int = 128,
           learning_rate: float = 1e-3, seed: int = 0, download: bool = False,
           max_test_examples: int | None = None) -> tuple[classifier.LeNet, dict, dict]:
   """Trains a :class:`~jaxgan.eval.classifier.LeNet` on ``dataset``'s train split.
@@ -82,7 +82,7 @@ def _define_flags() -> None:
   flags.DEFINE_string('dataset', 'mnist', "'mnist' or 'fashion_mnist'.")
   flags.DEFINE_string('data_dir', None, 'TFDS data_dir holding the prepared dataset.')
   flags.DEFINE_string('out', None, 'Output folder (default: jaxgan/eval/weights/<dataset>).')
-  flags.DEFINE_float('epochs', 3.0, 'Passes over the train split.')
+  flags.DEFINE_float('epochs', 6.0, 'Passes over the train split.')
   flags.DEFINE_integer('batch_size', 128, 'Minibatch size.')
   flags.DEFINE_float('learning_rate', 1e-3, 'Initial Adam learning rate (cosine decay to 0).')
   flags.DEFINE_integer('seed', 0, 'Initialization and shuffling seed.')
