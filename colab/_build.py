@@ -333,21 +333,21 @@ NB02 = [
 $[-1, 1]$ and has to bend it into samples of a Gaussian with mean 1 and standard deviation 1.
 Both networks are tiny: G is 1 → 5 → 5 → 1 with tanh, D is 1 → 10 → 10 → 1 with tanh
 (`configs/gaussian_1d.py`). You will watch the histogram of 10,000 generated points move, every
-few hundred steps, from wherever the untrained generator puts them onto the target curve: in the
-lecture's words not perfect, but close. Then the training curves: at the GAN equilibrium D can
-no longer tell real from fake and outputs about 1/2 on both.
+couple of thousand steps, from wherever the untrained generator puts them onto the target
+curve: in the lecture's words not perfect, but close. Then the training curves: at the GAN
+equilibrium D can no longer tell real from fake and outputs about 1/2 on both.
 
 **Part 2** is mode collapse. Suppose the discriminator were frozen: the generator's best reply
 would be to send *every* sample to the single point D likes most. D then learns that point is
 fake and the generator jumps to another one; diversity is lost along the way. On a ring of eight
-tight Gaussians (`configs/mog_ring.py`) you will see a plain GAN settle on a few of the eight
-modes, and a fix from jaxgan's toolbox bring back the rest. We count the modes covered the way
-the PacGAN paper does: a mode counts when generated points land within three standard
-deviations of its centre.
+tight Gaussians (`configs/mog_ring.py`) you will see a plain GAN pile its samples onto one or two
+modes and hop between them for a long time, and the R1 penalty spread them over all eight. We
+count the modes covered the way the PacGAN paper does: a mode counts when generated points land
+within three standard deviations of its centre.
 
-The training loop in part 1 is written out: jaxgan's pure train step, placed on all devices by
-`jaxgan.train.parallelize`, called once per batch. Part 2 uses `jaxgan.train_and_evaluate`,
-which runs the same loop and writes scatter plots and checkpoints.
+Both parts run the same short training loop, written out below: jaxgan's pure train step,
+placed on every device by `jaxgan.train.parallelize`, called once per batch, with a look at the
+generator every few steps.
 '''),
     INSTALL, PARAMETERS, BACKEND, FIGURES,
     code(r'''
@@ -359,56 +359,82 @@ from jaxgan import data, train
 
 STEPS_1D = 500 if QUICK else 10_000
 SNAPSHOTS = 5  # histograms drawn during training, after the one at step 0
-STEPS_RING = 200 if QUICK else 3000
 NUM_SAMPLES = 10_000  # points per histogram, as in the lecture
+STEPS_RING = 300 if QUICK else 3000
+COUNT_EVERY = STEPS_RING // 12  # steps between two counts of the modes covered
+'''),
+    md(r'''
+## The training loop
+
+Everything here is jaxgan's: the models and the train step that the config names
+(`build_models`, `build_train_step`: losses, penalties, optimizers, update rule), the state
+(`init_state`), the data stream (`data.toy_batches`), and `parallelize`, which replicates the
+state on every device and splits each batch between them. The loop only feeds batches and hands
+the state to `watch` every `every` steps.
+'''),
+    code(r'''
+def fit(config, num_steps, every, watch):
+  """Trains the GAN of ``config`` for ``num_steps`` steps on all local devices.
+
+  Calls ``watch(step, state, metrics)`` at step 0 (``metrics`` None) and every ``every`` steps;
+  returns the final state.
+  """
+  config.train.batch_size = per_device(config.train.batch_size)
+  generator, discriminator = train.build_models(config, axis_name=AXIS_NAME)
+  dp = train.parallelize(train.build_train_step(config, generator, discriminator,
+                                                axis_name=AXIS_NAME), PARALLEL)
+  g_optimizer, d_optimizer = train.optimizers(config)
+  init_key, step_key, data_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  state = jax.jit(lambda key: train.init_state(  # jit: one compilation instead of op by op
+      key, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
+      d_optimizer=d_optimizer, latent_dim=config.model.latent_dim,
+      data_shape=data.data_shape(config.data.name)))(init_key)
+  batches = data.toy_batches(config.data.name, data_key,
+                             config.train.batch_size * config.train.num_d_steps)
+  watch(0, state, None)
+  dp_state = dp.put_state(state)
+  for step in range(1, num_steps + 1):
+    dp_state, metrics = dp.step(dp_state, dp.put_batch(next(batches)), step_key)
+    if step % every == 0:
+      watch(step, dp.get_state(dp_state), metrics)
+  return dp.get_state(dp_state)
+
+
+def sampler(config, num, seed=3):
+  """A jitted ``state -> (num, *data_shape)`` samples of the generator of ``config``."""
+  generator, _ = train.build_models(config)
+  key = jax.random.PRNGKey(seed)
+  return jax.jit(lambda state: train.sample(config, generator, state, key, num))
 '''),
     md(r'''
 ## Part 1: N(1, 1) from U[-1, 1], trained live
 '''),
     code(r'''
-config = load_config('gaussian_1d')
-config.train.parallel = PARALLEL
-config.train.batch_size = per_device(config.train.batch_size)
-generator, discriminator = train.build_models(config, axis_name=AXIS_NAME)
-dp = train.parallelize(train.build_train_step(config, generator, discriminator,
-                                              axis_name=AXIS_NAME), PARALLEL)
-g_optimizer, d_optimizer = train.optimizers(config)
-init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
-state = jax.jit(lambda key: train.init_state(  # jit: one compilation instead of op by op
-    key, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
-    d_optimizer=d_optimizer, latent_dim=config.model.latent_dim, data_shape=(1,)))(init_key)
-real = np.asarray(data.gaussian_1d(jax.random.PRNGKey(1), NUM_SAMPLES))
-noise = np.asarray(train.sample_latent(jax.random.PRNGKey(2), NUM_SAMPLES, 1))
+config_1d = load_config('gaussian_1d')
+draw = sampler(config_1d, NUM_SAMPLES)
+real = np.asarray(data.gaussian_1d(jax.random.PRNGKey(1), NUM_SAMPLES))[:, 0]
+noise = np.asarray(train.sample_latent(jax.random.PRNGKey(2), NUM_SAMPLES, 1))[:, 0]
 bins = np.linspace(-3, 5, 81)
-
-
-@jax.jit
-def draw(state):
-  return train.sample(config, generator, state, sample_key, NUM_SAMPLES)[:, 0]
-
-
-def generated(state):
-  return np.asarray(draw(state))
-
-
-snapshots, history = {0: generated(state)}, []
+snapshots, history = {}, []
 fig, ax = plt.subplots(figsize=(6, 3.5))
 live = display(figure_png(fig), display_id=True)
-dp_state, batches = dp.put_state(state), data.toy_batches('gaussian_1d', data_key,
-                                                          config.train.batch_size)
-for step in range(1, STEPS_1D + 1):
-  dp_state, metrics = dp.step(dp_state, dp.put_batch(next(batches)), step_key)
-  if step % 50 == 0:
+
+
+def watch_1d(step, state, metrics):
+  if metrics is not None:
     history.append({'step': step, **{k: float(np.mean(v)) for k, v in metrics.items()}})
   if step % (STEPS_1D // SNAPSHOTS) == 0:
-    snapshots[step] = generated(dp.get_state(dp_state))
+    snapshots[step] = np.asarray(draw(state))[:, 0]
     ax.clear()
-    ax.hist(real[:, 0], bins=bins, density=True, alpha=0.4, label='real: N(1, 1)')
+    ax.hist(real, bins=bins, density=True, alpha=0.4, label='real: N(1, 1)')
     ax.hist(snapshots[step], bins=bins, density=True, alpha=0.6, label='generated')
     ax.set_title(f'step {step}: generated mean {snapshots[step].mean():.2f}, '
                  f'std {snapshots[step].std():.2f}')
     ax.legend(loc='upper left')
     live.update(figure_png(fig))
+
+
+fit(config_1d, STEPS_1D, 50, watch_1d)
 plt.close(fig)
 '''),
     md(r'''
@@ -417,10 +443,10 @@ The whole story in one row: the noise the generator is fed, then its samples ove
     code(r'''
 fig, axes = plt.subplots(1, len(snapshots) + 1, figsize=(2.6 * (len(snapshots) + 1), 2.4),
                          sharey=True)
-axes[0].hist(noise[:, 0], bins=bins, density=True, color='0.5')
+axes[0].hist(noise, bins=bins, density=True, color='0.5')
 axes[0].set_title('input z ~ U[-1, 1]', fontsize=9)
 for ax, (step, samples) in zip(axes[1:], snapshots.items(), strict=True):
-  ax.hist(real[:, 0], bins=bins, density=True, alpha=0.4)
+  ax.hist(real, bins=bins, density=True, alpha=0.4)
   ax.hist(samples, bins=bins, density=True, alpha=0.6)
   ax.set_title(f'step {step}', fontsize=9)
 show_figure(fig)
@@ -437,62 +463,30 @@ ax_d.legend()
 ax_loss.set_xlabel('step')
 ax_d.set_xlabel('step')
 show_figure(fig)
-final_1d = snapshots[max(snapshots)]
+final_1d = snapshots[STEPS_1D]
 print(f'generated: mean {final_1d.mean():.3f}, std {final_1d.std():.3f} (target 1, 1)')
 '''),
     md(r'''
 ## Part 2: mode collapse on a ring of eight Gaussians
 
 Both runs use `configs/mog_ring.py` with one change: a 64-dimensional Gaussian latent instead of
-the config's 2-dimensional uniform one. (With the config's own latent the plain GAN happens to
-find all eight modes on this seed; a wider latent, as image GANs use, collapses.) The fix is the
-R1 penalty (arXiv:1801.04406, as in the Dirac-GAN of notebook 01): it penalizes the
-discriminator's gradient on real data, so D cannot build the steep walls that chase the
-generator from one mode to the next. We picked it in a quick experiment with these settings
-(seed 0, 3,000 steps, modes covered by the final generator): plain GAN 2 of 8; R1 with
-gamma = 0.1 all 8 from step 1,000 on; WGAN-GP all 8 from step 1,500 on; five D steps per G step
-made it worse, 1 of 8. Collapse depends on the seed: on seeds 1 and 2 the plain GAN sat on 0 to 2
-modes for its first 1,500 steps, then hopped back to 7 or 8.
+the config's 2-dimensional uniform one, which on this toy happens to find all eight modes early
+on. The fix is the R1 penalty (arXiv:1801.04406, as in the Dirac-GAN of notebook 01): it
+penalizes the discriminator's gradient on real data, so D cannot build the steep walls that
+chase the generator from one mode to the next.
 
-Each row shows one run's scatter plots at four points in training (two in quick mode)
-(`runs/<name>/samples/step_<N>.png`, written by `train_and_evaluate`).
-'''),
-    code(r'''
-def ring_config(**loss):
-  config = load_config('mog_ring')
-  config.model.latent_distribution = 'normal'
-  config.model.latent_dim = 64
-  config.loss.update(loss)
-  config.train.parallel = PARALLEL
-  config.train.batch_size = per_device(config.train.batch_size)
-  config.train.num_steps = STEPS_RING
-  config.train.sample_every = config.train.log_every = STEPS_RING // (2 if QUICK else 4)
-  config.train.checkpoint_every = STEPS_RING
-  return config
+We picked it in a quick experiment with these settings, four seeds each, counting modes at
+steps 750, 1,500, 2,250 and 3,000. The plain GAN covered 0 or 1 of the 8 modes at step 750 on
+every seed, and 0 to 6 at step 1,500; it spread out over 5 to 8 only by step 3,000. R1 with
+gamma = 0.1 covered 6 at step 750 and all 8 from step 1,500 on, on every seed. WGAN-GP also
+reached 8, more slowly; five D steps per G step made the collapse worse (on the one seed we
+tried).
 
-
-RUNS = {'vanilla': ring_config(), 'R1 (gamma=0.1)': ring_config(r1_gamma=0.1)}
-ring_states = {}
-for name, config_ring in RUNS.items():
-  workdir = os.path.join('runs', 'ring_' + name.split()[0].lower())
-  ring_states[name] = jaxgan.train_and_evaluate(config_ring, workdir)
-  every = config_ring.train.sample_every
-  pngs = [os.path.join(workdir, 'samples', f'step_{s}.png')
-          for s in range(every, STEPS_RING + 1, every)]
-  fig, axes = plt.subplots(1, len(pngs), figsize=(3.2 * len(pngs), 2.8), squeeze=False)
-  for ax, png in zip(axes[0], pngs, strict=True):
-    ax.imshow(plt.imread(png))
-    ax.axis('off')
-  fig.suptitle(name)
-  show_figure(fig)
-'''),
-    md(r'''
-## Counting the modes
-
-2,500 samples from each final generator. A sample is *high quality* when it lies within three
-standard deviations (0.03) of the nearest of the eight centres; a mode is *covered* when at
-least one high-quality sample lands on it. `jaxgan.metrics.mode_coverage` does this when your
-jaxgan has it; otherwise a small count below does the same.
+A sample is *high quality* when it lies within three standard deviations (0.03) of the nearest
+centre; a mode is *covered* when at least one high-quality sample lands on it.
+`jaxgan.metrics.mode_coverage` counts this when your jaxgan has it; otherwise a small count
+below does the same. A diffuse cloud can touch a mode by luck, so look at the share of
+high-quality samples (HQ) too.
 '''),
     code(r'''
 try:
@@ -504,31 +498,64 @@ CENTERS, STD = np.asarray(data.ring_centers()), 0.01
 
 
 def coverage(samples):
+  """(modes covered, fraction of high-quality samples) of ``samples`` on the ring."""
   if mode_coverage is not None:
     scores = mode_coverage(samples, CENTERS, STD)
     return int(scores['modes']), float(scores['high_quality'])
   distance = np.linalg.norm(samples[:, None, :] - CENTERS[None], axis=-1)  # (N, 8)
   high_quality = distance.min(axis=1) < 3 * STD
-  modes = np.unique(distance.argmin(axis=1)[high_quality])
-  return len(modes), float(high_quality.mean())
+  return len(np.unique(distance.argmin(axis=1)[high_quality])), float(high_quality.mean())
 
 
-ring_samples, ring_coverage = {}, {}
-fig, axes = plt.subplots(1, len(RUNS), figsize=(4 * len(RUNS), 4))
-for ax, (name, config_ring) in zip(axes, RUNS.items(), strict=True):
-  generator_ring, _ = train.build_models(config_ring)
-  samples = np.asarray(train.sample(config_ring, generator_ring, ring_states[name],
-                                    jax.random.PRNGKey(3), 2500))
-  ring_samples[name] = samples
-  modes, high_quality = coverage(samples)
-  ring_coverage[name] = {'modes': modes, 'high_quality': high_quality}
-  ax.scatter(*samples.T, s=2, alpha=0.3, label='generated')
-  ax.scatter(*CENTERS.T, marker='x', color='k', label='mode centres')
-  ax.set_aspect('equal')
-  ax.set_xlim(-1.6, 1.6)
-  ax.set_ylim(-1.6, 1.6)
-  ax.set_title(f'{name}: {modes}/8 modes, {100 * high_quality:.1f}% high quality', fontsize=9)
-axes[0].legend(loc='lower left', fontsize=7)
+def ring_config(**loss):
+  config = load_config('mog_ring')
+  config.model.latent_distribution = 'normal'
+  config.model.latent_dim = 64
+  config.loss.update(loss)
+  return config
+
+
+RUNS = {'vanilla': ring_config(), 'R1 (gamma=0.1)': ring_config(r1_gamma=0.1)}
+SCATTER_AT = [STEPS_RING // 4 * i for i in range(1, 5)]
+curves, scatters, ring_samples = {}, {}, {}
+for name, config_ring in RUNS.items():
+  draw_ring = sampler(config_ring, 2500)
+  curves[name], scatters[name] = [], {}
+
+  def watch_ring(step, state, metrics, name=name, draw_ring=draw_ring):
+    samples = np.asarray(draw_ring(state))
+    curves[name].append((step, *coverage(samples)))
+    if step in SCATTER_AT:
+      scatters[name][step] = samples
+
+  fit(config_ring, STEPS_RING, COUNT_EVERY, watch_ring)
+  ring_samples[name] = scatters[name][STEPS_RING]
+  print(f'{name}: modes covered every {COUNT_EVERY} steps: {[c[1] for c in curves[name]]}')
+'''),
+    md(r'''
+Modes covered over training, and where the samples are at four points (crosses: the centres).
+'''),
+    code(r'''
+fig, ax = plt.subplots(figsize=(6, 3))
+for name, curve in curves.items():
+  ax.plot([c[0] for c in curve], [c[1] for c in curve], 'o-', ms=3, label=name)
+ax.set_xlabel('step')
+ax.set_ylabel('modes covered (of 8)')
+ax.set_ylim(-0.3, 8.3)
+ax.legend()
+show_figure(fig)
+
+fig, axes = plt.subplots(len(RUNS), len(SCATTER_AT), figsize=(2.6 * len(SCATTER_AT),
+                                                              2.7 * len(RUNS)), squeeze=False)
+for row, name in zip(axes, RUNS, strict=True):
+  for ax, step in zip(row, SCATTER_AT, strict=True):
+    samples = scatters[name][step]
+    modes, high_quality = coverage(samples)
+    ax.scatter(*samples.T, s=1, alpha=0.3)
+    ax.scatter(*CENTERS.T, marker='x', color='k', s=20)
+    ax.set(xlim=(-1.6, 1.6), ylim=(-1.6, 1.6), aspect='equal', xticks=[], yticks=[])
+    ax.set_title(f'{name}, step {step}\n{modes}/8 modes, {100 * high_quality:.0f}% HQ',
+                 fontsize=8)
 show_figure(fig)
 os.makedirs('runs', exist_ok=True)
 np.savez('runs/ring_samples.npz', **{name.split()[0].lower(): s for name, s in
@@ -543,7 +570,11 @@ RESULT = {
                     'std': float(final_1d.std()), 'snapshot_steps': sorted(snapshots)},
     'ring': {'steps': STEPS_RING, 'std': STD, 'used_jaxgan_metrics': mode_coverage is not None,
              'samples': os.path.abspath('runs/ring_samples.npz'),
-             'coverage': {name.split()[0].lower(): c for name, c in ring_coverage.items()}},
+             'modes_over_training': {name.split()[0].lower(): [c[:2] for c in curve]
+                                     for name, curve in curves.items()},
+             'coverage': {name.split()[0].lower(): dict(zip(('modes', 'high_quality'),
+                                                            curve[-1][1:], strict=True))
+                          for name, curve in curves.items()}},
 }
 print(json.dumps(RESULT))
 '''),

@@ -149,6 +149,9 @@ def test_gan_1d_and_mode_collapse(tmp_path):
   samples = np.load(ring['samples'])
   centers = np.asarray(data.ring_centers())
   assert set(samples) == set(ring['coverage']) == {'vanilla', 'r1'}
+  for curve in ring['modes_over_training'].values():
+    assert [step for step, _ in curve] == list(range(0, ring['steps'] + 1, ring['steps'] // 12))
+    assert all(0 <= modes <= 8 for _, modes in curve)
   for name, coverage in ring['coverage'].items():
     assert samples[name].shape == (2500, 2)
     assert coverage['modes'] == _coverage(samples[name], centers, ring['std'])
