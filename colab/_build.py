@@ -95,7 +95,7 @@ import jax
 
 BACKEND = jax.default_backend()  # 'tpu', 'gpu' or 'cpu'
 NUM_DEVICES = jax.local_device_count()
-PARALLEL = 'shard_map' if NUM_DEVICES > 1 else 'none'
+PARALLEL = 'shard_map' if NUM_DEVICES > 1 else 'none'  # 'pmap' works as well
 AXIS_NAME = None if PARALLEL == 'none' else jaxgan.train.AXIS_NAME
 
 
@@ -165,7 +165,8 @@ In this notebook you will see:
 * the Dirac-GAN trained with jaxgan's data-parallel step on **every local device**, matching the
   single-device run.
 
-Every method runs through jaxgan's own code, most of them through its GAN train step.
+Every method runs through jaxgan's own code; simultaneous, alternating and negative momentum run
+its GAN train step itself (`jaxgan.make_train_step` with SGD).
 '''),
     INSTALL, PARAMETERS, BACKEND, FIGURES,
     code(r'''

@@ -138,7 +138,7 @@ def _coverage(samples, centers, std):
 
 def test_gan_1d_and_mode_collapse(tmp_path):
   result = execute('02_gan_1d_and_mode_collapse.ipynb', tmp_path, num_devices=1,
-                   min_images=6)
+                   min_images=5)
   g1 = result['gaussian_1d']
   assert g1['snapshot_steps'] == [0, *range(g1['steps'] // 5, g1['steps'] + 1, g1['steps'] // 5)]
   # Training moves the generated distribution towards N(1, 1).
