@@ -37,6 +37,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.output_activation = 'identity'
   # 'dcgan' only: channels of G's last / D's first convolution.
   config.model.features = 64
+  # Classes K of a class-conditional GAN (labelled image data); 0 is unconditional.
+  config.model.num_classes = 0
 
   config.loss = ml_collections.ConfigDict()
   # One of jaxgan.losses.LOSS_PAIRS: 'minimax', 'non_saturating', 'wasserstein', ...
@@ -48,6 +50,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.r1_gamma = 0.0
   # WGAN weight clipping of D (arXiv:1701.07875); 0 is off.
   config.loss.weight_clip = 0.0
+  # AC-GAN's weight of the auxiliary class cross-entropy (arXiv:1610.09585); needs
+  # model.num_classes > 0 and model.name='dcgan'; 0 is off (then a conditional D sees the label).
+  config.loss.auxiliary_classifier_weight = 0.0
 
   config.train = ml_collections.ConfigDict()
   # Generator updates; a resumed run continues until this many.
@@ -72,6 +77,12 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   # Samples drawn for each picture.
   config.train.num_samples = 1000
+  # Decay of the moving average of G's weights used for samples and evaluation; 0 is off.
+  config.train.ema_decay = 0.0
+  # Evaluate (jaxgan.eval.evaluator) every this many G steps and at the end, into
+  # metrics.jsonl; 0 is off. eval_num_samples generated samples against as many real ones.
+  config.train.eval_every = 0
+  config.train.eval_num_samples = 2000
   # A NaN/inf loss or gradient: 'stop' (raise, naming the step and player; the last good
   # checkpoint is kept) or 'skip' (keep the state from before that step and go on).
   config.train.on_nonfinite = 'stop'
@@ -106,6 +117,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     _check_positive(field, config[section][name])
   for field in ('gradient_penalty_weight', 'r1_gamma', 'weight_clip', 'label_smoothing'):
     _check_positive(f'loss.{field}', config.loss[field], allow_zero=True)
+  _validate_image_options(config)
   if config.train.update_rule == 'simultaneous' and config.train.num_d_steps != 1:
     raise ValueError(f"config.train.num_d_steps={config.train.num_d_steps} needs "
                      f"config.train.update_rule='alternating'; simultaneous takes one")
@@ -132,6 +144,32 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
                      f"config.data.name={config.data.name!r} of shape "
                      f"{data.data_shape(config.data.name)}")
   _validate_more(config)
+
+
+def _validate_image_options(config: ml_collections.ConfigDict) -> None:
+  """Conditional models, AC-GAN, EMA and periodic evaluation; absent fields mean off."""
+  num_classes = config.model.get('num_classes', 0)
+  aux = config.loss.get('auxiliary_classifier_weight', 0.0)
+  ema_decay = config.train.get('ema_decay', 0.0)
+  _check_positive('model.num_classes', num_classes, allow_zero=True)
+  _check_positive('loss.auxiliary_classifier_weight', aux, allow_zero=True)
+  _check_positive('train.eval_every', config.train.get('eval_every', 0), allow_zero=True)
+  if config.train.get('eval_every', 0):
+    _check_positive('train.eval_num_samples', config.train.eval_num_samples)
+  if not 0 <= ema_decay < 1:
+    raise ValueError(f'config.train.ema_decay={ema_decay!r} must be in [0, 1)')
+  if num_classes and config.data.name not in data.NUM_CLASSES:
+    raise ValueError(f'config.model.num_classes={num_classes} needs labelled data '
+                     f'({sorted(data.NUM_CLASSES)}), got config.data.name={config.data.name!r}')
+  if num_classes and num_classes != data.NUM_CLASSES[config.data.name]:
+    raise ValueError(f'config.model.num_classes={num_classes} but {config.data.name!r} has '
+                     f'{data.NUM_CLASSES[config.data.name]} classes')
+  if aux and not num_classes:
+    raise ValueError(f'config.loss.auxiliary_classifier_weight={aux} needs '
+                     f'config.model.num_classes > 0')
+  if aux and config.model.name != 'dcgan':
+    raise ValueError(f"config.loss.auxiliary_classifier_weight={aux} (AC-GAN) needs "
+                     f"config.model.name='dcgan', got {config.model.name!r}")
 
 
 def _check_int(field: str, value) -> None:
