@@ -24,8 +24,10 @@ never unpickles and cannot execute code from the checkpoint directory.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import shutil
 import sys
 import time
 import zlib
@@ -55,16 +57,14 @@ def manager(workdir: str, *, keep: int) -> ocp.CheckpointManager:
 
   Temporary directories of saves that never finished (the process was killed) are deleted.
   """
-  mgr = ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      item_handlers=ocp.StandardCheckpointHandler(),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           cleanup_tmp_directories=True))
-  # Orbax cleans up in a background thread; finish it now, before any data loading: under
-  # tfds.testing.mock_data a dataset read swaps the file system of every thread, and a cleanup
-  # caught in between fails the next save.
-  getattr(mgr, '_maybe_await_cleanup_tmp_directory', lambda: None)()
-  return mgr
+  directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  # Deleted here, before the manager exists: orbax's own cleanup (cleanup_tmp_directories) runs
+  # in a background thread that races with whatever the caller does next.
+  for path in glob.glob(os.path.join(directory, '*.orbax-checkpoint-tmp*')):
+    shutil.rmtree(path, ignore_errors=True)
+  return ocp.CheckpointManager(
+      directory, item_handlers=ocp.StandardCheckpointHandler(),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
 
 def _path_str(path) -> str:
