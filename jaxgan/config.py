@@ -46,6 +46,12 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.spectral_norm = False
   # 'mlp' only: biases start U(+-bias_scale / sqrt(fan_in)) (1 is PyTorch's default); 0 is zeros.
   config.model.bias_scale = 0.0
+  # Classes K of a class-conditional GAN (labelled image data); 0 is unconditional.
+  config.model.num_classes = 0
+  # How a conditional D sees the label: 'input' (label maps/features appended to its input,
+  # any model), 'every_layer' (maps at every convolution) or 'projection' (input maps and a
+  # projection term, arXiv:1802.05637); the last two need model.name='dcgan'.
+  config.model.label_conditioning = 'input'
 
   config.loss = ml_collections.ConfigDict()
   # One of jaxgan.losses.LOSS_PAIRS: 'minimax', 'non_saturating', 'wasserstein', ...
@@ -59,6 +65,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.weight_clip = 0.0
   # G matches the mean of D's intermediate features instead of g_loss (arXiv:1606.03498).
   config.loss.feature_matching = False
+  # AC-GAN's weight of the auxiliary class cross-entropy (arXiv:1610.09585); needs
+  # model.num_classes > 0 and model.name='dcgan'; 0 is off (then a conditional D sees the label).
+  config.loss.auxiliary_classifier_weight = 0.0
 
   config.train = ml_collections.ConfigDict()
   # Generator updates; a resumed run continues until this many.
@@ -91,6 +100,15 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   # Samples drawn for each picture.
   config.train.num_samples = 1000
+  # Decay of the moving average of G's weights used for samples and evaluation; 0 is off.
+  config.train.ema_decay = 0.0
+  # Evaluate (jaxgan.eval.evaluator) every this many G steps and at the end, into
+  # metrics.jsonl; 0 is off. eval_num_samples generated samples against as many real ones.
+  config.train.eval_every = 0
+  config.train.eval_num_samples = 2000
+  # A NaN/inf loss or gradient: 'stop' (raise, naming the step and player; the last good
+  # checkpoint is kept) or 'skip' (keep the state from before that step and go on).
+  config.train.on_nonfinite = 'stop'
   return config
 
 
@@ -122,6 +140,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     _check_positive(field, config[section][name])
   for field in ('gradient_penalty_weight', 'r1_gamma', 'weight_clip', 'label_smoothing'):
     _check_positive(f'loss.{field}', config.loss[field], allow_zero=True)
+  _validate_image_options(config)
   _validate_mode_collapse(config, num_devices=num_devices)
   if config.train.update_rule == 'simultaneous' and config.train.num_d_steps != 1:
     raise ValueError(f"config.train.num_d_steps={config.train.num_d_steps} needs "
@@ -136,7 +155,11 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
                      f"({sorted(data.IMAGE_SHAPES)}), got config.data.name={config.data.name!r}")
   if config.model.name == 'dcgan':
     from jaxgan import models
-    models.dcgan_depth(data.data_shape(config.data.name))  # Raises for sizes DCGAN can't make.
+    try:
+      models.dcgan_depth(data.data_shape(config.data.name))  # Raises for sizes DCGAN can't make.
+    except ValueError as e:
+      raise ValueError(f"config.data.name={config.data.name!r} can't be drawn by "
+                       f"config.model.name='dcgan': {e}") from None
   if config.model.name == 'gaussian_1d_mlp' and config.data.name != 'gaussian_1d':
     raise ValueError(f"config.model.name='gaussian_1d_mlp' takes 1-D data "
                      f"(config.data.name='gaussian_1d'), got {config.data.name!r}")
@@ -144,6 +167,72 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     raise ValueError(f"config.model.name='mnist_mlp' takes 28x28x1 images, got "
                      f"config.data.name={config.data.name!r} of shape "
                      f"{data.data_shape(config.data.name)}")
+  _validate_more(config)
+
+
+def _validate_image_options(config: ml_collections.ConfigDict) -> None:
+  """Conditional models, AC-GAN, EMA and periodic evaluation; absent fields mean off."""
+  num_classes = config.model.get('num_classes', 0)
+  aux = config.loss.get('auxiliary_classifier_weight', 0.0)
+  ema_decay = config.train.get('ema_decay', 0.0)
+  _check_positive('model.num_classes', num_classes, allow_zero=True)
+  _check_positive('loss.auxiliary_classifier_weight', aux, allow_zero=True)
+  _check_positive('train.eval_every', config.train.get('eval_every', 0), allow_zero=True)
+  if config.train.get('eval_every', 0):
+    _check_positive('train.eval_num_samples', config.train.eval_num_samples)
+  if not 0 <= ema_decay < 1:
+    raise ValueError(f'config.train.ema_decay={ema_decay!r} must be in [0, 1)')
+  if num_classes and config.data.name not in data.NUM_CLASSES:
+    raise ValueError(f'config.model.num_classes={num_classes} needs labelled data '
+                     f'({sorted(data.NUM_CLASSES)}), got config.data.name={config.data.name!r}')
+  if num_classes and num_classes != data.NUM_CLASSES[config.data.name]:
+    raise ValueError(f'config.model.num_classes={num_classes} but {config.data.name!r} has '
+                     f'{data.NUM_CLASSES[config.data.name]} classes')
+  if aux and not num_classes:
+    raise ValueError(f'config.loss.auxiliary_classifier_weight={aux} needs '
+                     f'config.model.num_classes > 0')
+  conditioning = config.model.get('label_conditioning', 'input')
+  _check_choice('model.label_conditioning', conditioning, ('input', 'every_layer', 'projection'))
+  if num_classes and conditioning != 'input' and config.model.name != 'dcgan':
+    raise ValueError(f'config.model.label_conditioning={conditioning!r} needs '
+                     f"config.model.name='dcgan', got {config.model.name!r}")
+  if aux and config.model.name != 'dcgan':
+    raise ValueError(f"config.loss.auxiliary_classifier_weight={aux} (AC-GAN) needs "
+                     f"config.model.name='dcgan', got {config.model.name!r}")
+
+
+def _check_int(field: str, value) -> None:
+  if isinstance(value, bool) or not isinstance(value, int):
+    raise ValueError(f'config.{field}={value!r} must be an int')
+
+
+def _validate_more(config: ml_collections.ConfigDict) -> None:
+  """The rest of :func:`validate`: more choices, integer fields, and ranges."""
+  from jaxgan import faults, models
+  _check_choice('train.on_nonfinite', config.train.on_nonfinite, faults.ON_NONFINITE)
+  _check_choice('model.activation', config.model.activation, models.ACTIVATIONS)
+  _check_choice('model.output_activation', config.model.output_activation, models.ACTIVATIONS)
+  for field in ('seed', 'train.num_steps', 'train.batch_size', 'train.num_d_steps',
+                'train.log_every', 'train.sample_every', 'train.checkpoint_every',
+                'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim',
+                'model.features'):
+    value = config
+    for name in field.split('.'):
+      value = value[name]
+    _check_int(field, value)
+  _check_positive('model.features', config.model.features)
+  for field in ('b1', 'b2'):
+    value = config.train[field]
+    if not 0 <= value < 1:
+      raise ValueError(f'config.train.{field}={value!r} must be in [0, 1)')
+  if not 0 <= config.loss.label_smoothing < 1:
+    raise ValueError(f'config.loss.label_smoothing={config.loss.label_smoothing!r} must be in '
+                     f'[0, 1)')
+  for field in ('g_hidden', 'd_hidden'):
+    widths = config.model[field]
+    if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
+                             for w in widths):
+      raise ValueError(f'config.model.{field}={widths!r} must be a non-empty tuple of ints > 0')
 
 
 def _validate_mode_collapse(config: ml_collections.ConfigDict, *, num_devices: int) -> None:
@@ -170,3 +259,14 @@ def _validate_mode_collapse(config: ml_collections.ConfigDict, *, num_devices: i
   if uses_d_options and model.name != 'mlp':
     raise ValueError(f"config.model.minibatch_kernels/minibatch_stddev/spectral_norm need "
                      f"config.model.name='mlp', got {model.name!r}")
+  num_classes = model.get('num_classes', 0)
+  unconditional_only = {'train.pack': pack, 'loss.feature_matching':
+                        config.loss.get('feature_matching', False),
+                        'train.unrolled_steps': train.get('unrolled_steps', 0),
+                        'model.minibatch_kernels': model.get('minibatch_kernels', 0),
+                        'model.minibatch_stddev': model.get('minibatch_stddev', False),
+                        'model.spectral_norm': model.get('spectral_norm', False)}
+  used = {k: v for k, v in unconditional_only.items() if v and not (k == 'train.pack' and v == 1)}
+  if num_classes and used:
+    raise ValueError(f'config.model.num_classes={num_classes} (a conditional GAN) does not '
+                     f'support the unconditional mode-collapse options {used}')

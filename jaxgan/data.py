@@ -66,6 +66,7 @@ TOY_DATASETS: dict[str, Callable[[jax.Array, int], jax.Array]] = {
 }
 TOY_SHAPES = {'gaussian_1d': (1,), 'sine': (2,), 'ring': (2,), 'grid': (2,)}
 IMAGE_SHAPES = {'mnist': (28, 28, 1), 'fashion_mnist': (28, 28, 1), 'cifar10': (32, 32, 3)}
+NUM_CLASSES = {'mnist': 10, 'fashion_mnist': 10, 'cifar10': 10}
 DATASETS = sorted([*TOY_DATASETS, *IMAGE_SHAPES])
 
 
@@ -108,9 +109,31 @@ def image_batches(name: str, *, split: str, batch_size: int, seed: int, data_dir
                  shuffle_files=False)
   ds = ds.map(lambda ex: {'x': tf.cast(ex['image'], tf.float32) / 127.5 - 1.0,
                           'label': tf.cast(ex['label'], tf.int32)})
-  ds = ds.cache().repeat().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  # Shuffle before repeat: every epoch holds each example once, in its own (seeded) order.
+  ds = ds.cache().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
   ds = ds.batch(batch_size, drop_remainder=True).skip(start_step).prefetch(2)
   yield from tfds.as_numpy(ds)
+
+
+def image_arrays(name: str, *, split: str, data_dir: str | None, download: bool,
+                 max_examples: int | None = None) -> dict[str, np.ndarray]:
+  """A whole split (or its first ``max_examples``) in file order, for evaluation.
+
+  Returns:
+    ``{'x': (N, H, W, C) float32 in [-1, 1], 'label': (N,) int32}``.
+  """
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+  _hide_gpus_from_tensorflow()
+  if max_examples is not None and max_examples < 1:
+    raise ValueError(f'max_examples must be >= 1, got {max_examples}')
+  ds = tfds.load(name, split=split, data_dir=data_dir, download=download, shuffle_files=False)
+  if max_examples is not None:
+    ds = ds.take(max_examples)
+  ds = ds.map(lambda ex: {'x': tf.cast(ex['image'], tf.float32) / 127.5 - 1.0,
+                          'label': tf.cast(ex['label'], tf.int32)}).batch(4096)
+  parts = list(tfds.as_numpy(ds))
+  return {key: np.concatenate([p[key] for p in parts]) for key in ('x', 'label')}
 
 
 def shard(batch: dict[str, np.ndarray], num_devices: int) -> dict[str, np.ndarray]:

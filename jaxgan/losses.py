@@ -436,3 +436,101 @@ def get_loss_pair(name: str) -> tuple[LossFn, LossFn]:
     expected = ', '.join(repr(n) for n in LOSS_PAIRS)
     raise ValueError(f"unknown loss {name!r}; expected one of {expected}")
   return LOSS_PAIRS[name]
+
+
+# The semi-supervised (K+1)-class GAN of Salimans et al. 2016 (arXiv:1606.03498, Section 5).
+# D outputs K class logits l(x) of shape (B, K); the logit of class K+1 ("fake") is fixed to 0, so
+# D(x) = p(real | x) = Z(x) / (Z(x) + 1) with Z(x) = sum_k exp(l_k(x)), i.e. the binary logit of
+# "real" is lse(l(x)) = log Z(x). These losses do not fit LOSS_PAIRS (their logits are (B, K)).
+
+
+def semi_supervised_classification_loss(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+  r"""Supervised part of the (K+1)-class GAN loss: cross-entropy over the K real classes.
+
+  .. math::
+    L_\text{sup} = -\mathbb{E}_{x, y}[\log p(y \mid x, y < K + 1)]
+                 = \mathbb{E}_{x, y}[\operatorname{lse}(l(x)) - l_y(x)]
+
+  D minimizes it on the labeled examples. Conditioning on ``y < K + 1`` makes it the ordinary
+  K-class softmax cross-entropy: the fixed fake logit drops out.
+
+  Paper: Salimans et al. 2016, arXiv:1606.03498 (Section 5).
+
+  Args:
+    logits: D's K class logits on labeled data, shape ``(B, K)``.
+    labels: integer classes in ``[0, K)``, shape ``(B,)``.
+
+  Returns:
+    A scalar, the mean cross-entropy over the batch.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # p(y=1 | x) = 3 / (1 + 3): -log(3/4)
+    >>> loss = semi_supervised_classification_loss(jnp.log(jnp.array([[1.0, 3.0]])), jnp.array([1]))
+    >>> print(f"{loss:.4f}")
+    0.2877
+  """
+  logits = jnp.asarray(logits)
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(labels)))
+
+
+def semi_supervised_discriminator_loss(real_logits: ArrayLike, fake_logits: ArrayLike) -> jax.Array:
+  r"""Unsupervised part of the (K+1)-class GAN loss: real vs. fake with the fake logit fixed to 0.
+
+  .. math::
+    L_\text{unsup} = -\mathbb{E}_x[\log D(x)] - \mathbb{E}_z[\log(1 - D(G(z)))],
+    \qquad D(x) = \frac{Z(x)}{Z(x) + 1},\ Z(x) = \textstyle\sum_k e^{l_k(x)}
+
+  computed stably as ``-E_x[lse(l) - softplus(lse(l))] - E_z[-softplus(lse(l))]``, since
+  ``log D = lse - softplus(lse)`` and ``log(1 - D) = -softplus(lse)``. D minimizes it on
+  unlabeled real data and on fakes. It is :func:`minimax_discriminator_loss` applied to the
+  binary logit ``lse(l)``. The public MNIST code of the paper weights this term by 0.5 against
+  the supervised one (choose that weight in the trainer).
+
+  Paper: Salimans et al. 2016, arXiv:1606.03498 (Section 5).
+
+  Args:
+    real_logits: D's K class logits on unlabeled real data, shape ``(B, K)``.
+    fake_logits: D's K class logits on generated data, shape ``(B', K)``.
+
+  Returns:
+    A scalar: ``-mean log D(x)`` over real rows plus ``-mean log(1 - D(G(z)))`` over fake rows.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # Z = 2 on real (D = 2/3), Z = 3 on fake (D = 3/4): -log(2/3) - log(1/4)
+    >>> loss = semi_supervised_discriminator_loss(jnp.zeros((1, 2)), jnp.log(jnp.array([[1., 2.]])))
+    >>> print(f"{loss:.4f}")
+    1.7918
+  """
+  real_lse = jax.nn.logsumexp(jnp.asarray(real_logits), axis=-1)
+  fake_lse = jax.nn.logsumexp(jnp.asarray(fake_logits), axis=-1)
+  real_loss = -(real_lse - jax.nn.softplus(real_lse))
+  fake_loss = jax.nn.softplus(fake_lse)
+  return jnp.mean(real_loss) + jnp.mean(fake_loss)
+
+
+def semi_supervised_generator_loss(fake_logits: ArrayLike) -> jax.Array:
+  r"""Non-saturating generator loss of the (K+1)-class GAN.
+
+  .. math::
+    L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}_z[\operatorname{softplus}(-\mathrm{lse}(l))]
+
+  G minimizes it. The paper trains G on MNIST with feature matching instead
+  (:func:`jaxgan.semi_supervised.feature_matching_loss`); this is the plain alternative.
+
+  Paper: Salimans et al. 2016, arXiv:1606.03498 (Section 5).
+
+  Args:
+    fake_logits: D's K class logits on generated data, shape ``(B, K)``.
+
+  Returns:
+    A scalar, the mean over the batch; always ``>= 0``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # Z = 3, D = 3/4: -log(3/4)
+    >>> print(f"{semi_supervised_generator_loss(jnp.log(jnp.array([[1., 2.]]))):.4f}")
+    0.2877
+  """
+  return jnp.mean(jax.nn.softplus(-jax.nn.logsumexp(jnp.asarray(fake_logits), axis=-1)))

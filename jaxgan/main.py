@@ -5,11 +5,12 @@ command again resumes from the latest checkpoint in ``DIR``.
 """
 
 import logging as py_logging
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import train
+from jaxgan import checkpoint, faults, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
@@ -24,7 +25,15 @@ def main(argv):
   # Orbax logs every checkpoint write at INFO; keep jaxgan's own lines readable.
   logging.get_absl_logger().addFilter(
       lambda record: record.levelno >= py_logging.WARNING or 'orbax' not in record.pathname)
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    if FLAGS.config.get('trainer') == 'semi_supervised':
+      from jaxgan import semi_supervised_train
+      semi_supervised_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    else:
+      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (faults.NonFiniteError, checkpoint.CheckpointMismatchError,
+          checkpoint.CorruptCheckpointError) as e:
+    sys.exit(f'error: {e}')  # Says what went wrong; a traceback would add nothing.
 
 
 if __name__ == '__main__':

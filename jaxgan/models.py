@@ -169,11 +169,13 @@ class DCGANGenerator(nn.Module):
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
                                 axis_name=self.axis_name if train else None)
     channels = self.features * 2**(depth - 1)
-    h = nn.Dense(size * size * channels)(z).reshape((z.shape[0], size, size, channels))
+    # Layers followed by batch norm carry no bias: BN's shift replaces it (as in DCGAN's code).
+    h = nn.Dense(size * size * channels, use_bias=False)(z)
+    h = h.reshape((z.shape[0], size, size, channels))
     h = nn.relu(norm()(h))
     for stage in range(depth - 1):
       channels = self.features * 2**(depth - 2 - stage)
-      h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding='SAME')(h)
+      h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding='SAME', use_bias=False)(h)
       h = nn.relu(norm()(h))
     h = nn.ConvTranspose(self.image_shape[-1], (4, 4), strides=(2, 2), padding='SAME')(h)
     return jnp.tanh(h)
@@ -201,7 +203,8 @@ class DCGANDiscriminator(nn.Module):
     depth = dcgan_depth(self.image_shape)
     h = nn.leaky_relu(nn.Conv(self.features, (4, 4), strides=(2, 2), padding='SAME')(x), 0.2)
     for stage in range(1, depth):
-      h = nn.Conv(self.features * 2**stage, (4, 4), strides=(2, 2), padding='SAME')(h)
+      h = nn.Conv(self.features * 2**stage, (4, 4), strides=(2, 2), padding='SAME',
+                  use_bias=False)(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        axis_name=self.axis_name if train else None)(h)
       h = nn.leaky_relu(h, 0.2)

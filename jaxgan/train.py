@@ -40,8 +40,8 @@ from jax import lax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxgan import conditional, losses, mode_collapse, models, penalties, visualize
 from jaxgan import data as data_lib
-from jaxgan import losses, mode_collapse, models, penalties, visualize
 
 UPDATE_RULES = ('alternating', 'simultaneous')
 PARALLEL_MODES = ('none', 'pmap', 'shard_map')
@@ -59,6 +59,8 @@ class GANState:
     g_params, d_params: the players' parameters.
     g_opt_state, d_opt_state: the players' optax states.
     g_batch_stats, d_batch_stats: batch-norm running statistics (``{}`` for models without).
+    ema_g_params: exponential moving average of ``g_params`` when ``train.ema_decay > 0``
+      (see :func:`update_ema`), else ``{}``.
   """
 
   step: jax.Array
@@ -68,6 +70,7 @@ class GANState:
   d_opt_state: Any
   g_batch_stats: Any
   d_batch_stats: Any
+  ema_g_params: Any = flax.struct.field(default_factory=dict)
 
 
 def sample_latent(key: jax.Array, num: int, latent_dim: int,
@@ -84,10 +87,11 @@ def sample_latent(key: jax.Array, num: int, latent_dim: int,
 def init_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Module,
                g_optimizer: optax.GradientTransformation,
                d_optimizer: optax.GradientTransformation, latent_dim: int,
-               data_shape: tuple[int, ...], pack: int = 1) -> GANState:
+               data_shape: tuple[int, ...], pack: int = 1, ema: bool = False) -> GANState:
   """Initializes both players' variables and optimizer states at step 0.
 
   With ``pack > 1`` (PacGAN) D is built for inputs of ``packed_shape(data_shape, pack)``.
+  With ``ema``, ``ema_g_params`` starts as a copy of ``g_params``.
   """
   k_g, k_d = jax.random.split(key)
   g_vars = generator.init(k_g, jnp.zeros((1, latent_dim)), train=False)
@@ -98,18 +102,41 @@ def init_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Module
       g_params=g_vars['params'], d_params=d_vars['params'],
       g_opt_state=g_optimizer.init(g_vars['params']),
       d_opt_state=d_optimizer.init(d_vars['params']),
-      g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}))
+      g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats=d_vars.get('batch_stats', {}),
+      ema_g_params=jax.tree.map(jnp.copy, g_vars['params']) if ema else {})
 
 
-def apply_model(model: nn.Module, params, batch_stats, x, *, train: bool):
-  """Runs ``model`` and returns ``(output, new_batch_stats)``; stats change only when training."""
+def apply_model(model: nn.Module, params, batch_stats, x, *, train: bool, labels=None):
+  """Runs ``model`` and returns ``(output, new_batch_stats)``; stats change only when training.
+
+  ``labels`` (``(B,)`` ints) is passed on to class-conditional models (:mod:`jaxgan.conditional`).
+  """
   variables = {'params': params}
+  kwargs = {} if labels is None else {'labels': labels}
   if batch_stats:
     variables['batch_stats'] = batch_stats
     if train:
-      out, updates = model.apply(variables, x, train=True, mutable=['batch_stats'])
+      out, updates = model.apply(variables, x, train=True, mutable=['batch_stats'], **kwargs)
       return out, updates['batch_stats']
-  return model.apply(variables, x, train=train), batch_stats
+  return model.apply(variables, x, train=train, **kwargs), batch_stats
+
+
+def update_ema(ema_params, params, *, decay: float, step: jax.Array):
+  """One step of the exponential moving average of G's weights.
+
+  ``ema <- d ema + (1 - d) params`` with ``d = min(decay, (1 + step) / (10 + step))``: the warm-up
+  (TensorFlow's ``ExponentialMovingAverage(num_updates=step)``) keeps the average from dwelling on
+  the random initial weights early in a run. Averaged generator weights give smoother, better
+  samples (Yazici et al. 2018, arXiv:1806.04498; Karras et al. 2017, arXiv:1710.10196).
+  """
+  step = jnp.asarray(step, jnp.float32)
+  d = jnp.minimum(decay, (1 + step) / (10 + step))
+  return optax.incremental_update(params, ema_params, step_size=1 - d)
+
+
+def sample_labels(key: jax.Array, num: int, num_classes: int) -> jax.Array:
+  """Class labels drawn uniformly from ``{0, ..., num_classes - 1}``, shape ``(num,)`` int32."""
+  return jax.random.randint(key, (num,), 0, num_classes)
 
 
 def _apply_gradients(tx: optax.GradientTransformation, params, opt_state, grads):
@@ -140,7 +167,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
                     weight_clip: float | None = None, axis_name: str | None = None,
                     feature_matching: bool = False, unrolled_steps: int = 0, pack: int = 1,
-                    instance_noise: float = 0.0):
+                    instance_noise: float = 0.0, skip_nonfinite: bool = False,
+                    num_classes: int = 0, auxiliary_classifier_weight: float = 0.0,
+                    ema_decay: float = 0.0):
   """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
 
   Args:
@@ -169,12 +198,29 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       with ``init_state(..., pack=pack)``; ``m`` must divide the (per-device) minibatch.
     instance_noise: std of Gaussian noise added to every real and fake input of D, in D's and
       G's updates (arXiv:1610.04490); 0 turns it off.
+    skip_nonfinite: if a loss or gradient norm of the step is NaN/inf, return the state as it
+      was before the step (both players), with only ``step`` advanced; the step is still
+      reported in the metrics (see :mod:`jaxgan.faults`).
+    num_classes: ``K > 0`` trains a class-conditional GAN (:mod:`jaxgan.conditional`): G and D
+      get ``labels=`` (real data's ``batch['label']``; fakes' drawn uniformly from the key, for
+      the global batch like the latents); 0 is unconditional.
+    auxiliary_classifier_weight: AC-GAN's ``lambda`` (arXiv:1610.09585); D returns
+      ``(logits, class_logits)`` and both players minimize ``lambda`` times the class
+      cross-entropy: D on real and fake data, G on fake data. 0 turns it off.
+    ema_decay: decay of the moving average of G's weights in ``state.ema_g_params`` (see
+      :func:`update_ema`; the state needs ``init_state(..., ema=True)``); 0 turns it off.
+    Feature matching, unrolling and packing are for unconditional models: with
+    ``num_classes > 0`` they raise a ``ValueError``.
 
   Returns:
     ``train_step(state, batch, key)``. ``batch['x']`` has shape ``(num_d_steps * m, *data_shape)``
     (per device under pmap/shard_map); ``key`` is the run's key, folded with ``state.step``.
     Metrics (scalars): ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean sigmoid of D's
-    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``.
+    logits on real and fake data, i.e. mean D(x) and D(G(z))), ``d_grad_norm``, ``g_grad_norm``,
+    and ``d_nonfinite``/``g_nonfinite``: 1.0 if that player's loss or gradient norm (of its last
+    update in the step) is NaN/inf, else 0.0 (the same on every device). With an auxiliary
+    classifier also ``d_class_loss``, ``g_class_loss`` (the cross-entropies before weighting)
+    and ``d_class_accuracy`` (D's accuracy on real labels).
   """
   if update not in UPDATE_RULES:
     raise ValueError(f'unknown update rule {update!r}; expected one of {list(UPDATE_RULES)}')
@@ -189,13 +235,35 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     raise ValueError(f'pack must be >= 1, got {pack}')
   if not instance_noise >= 0:
     raise ValueError(f'instance_noise must be >= 0, got {instance_noise}')
+  if num_classes and (pack > 1 or feature_matching or unrolled_steps):
+    raise ValueError(f'pack={pack}, feature_matching={feature_matching} and '
+                     f'unrolled_steps={unrolled_steps} are for unconditional models; '
+                     f'num_classes={num_classes} needs pack=1, no feature matching, no unrolling')
   sample_z = functools.partial(sample_latent, latent_dim=latent_dim,
                                distribution=latent_distribution)
+  if num_classes < 0 or auxiliary_classifier_weight < 0 or not 0 <= ema_decay < 1:
+    raise ValueError(f'need num_classes >= 0, auxiliary_classifier_weight >= 0 and '
+                     f'0 <= ema_decay < 1; got {num_classes}, {auxiliary_classifier_weight}, '
+                     f'{ema_decay}')
+  if auxiliary_classifier_weight and not num_classes:
+    raise ValueError(f'auxiliary_classifier_weight={auxiliary_classifier_weight} needs '
+                     f'num_classes > 0')
   pmean = (lambda tree: lax.pmean(tree, axis_name)) if axis_name else (lambda tree: tree)
+  label_sampler = functools.partial(sample_labels, num_classes=num_classes)
+
+  def fake_labels(key, num):
+    """The labels ``generate(..., key, num)`` conditions on (None when unconditional)."""
+    if not num_classes:
+      return None
+    return _local_rows(jax.random.fold_in(key, 1), label_sampler, num, axis_name)
+
+  def class_loss(class_logits, labels):
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
   def generate(g_params, g_batch_stats, key, num):
     z = _local_rows(key, sample_z, num, axis_name)
-    return apply_model(generator, g_params, g_batch_stats, z, train=True)
+    return apply_model(generator, g_params, g_batch_stats, z, train=True,
+                       labels=fake_labels(key, num))
 
   def d_view(x, key):
     """What D is shown of a batch: instance noise added, then PacGAN packs formed."""
@@ -205,15 +273,24 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       x = mode_collapse.add_instance_noise(key, x, std=instance_noise)
     return mode_collapse.pack_samples(x, pack)
 
-  def d_loss(d_params, state: GANState, real, fake, key):
+  def d_loss(d_params, state: GANState, real, fake, key, real_y=None, fake_y=None):
     if pack > 1 or instance_noise:
       k_real, k_fake = jax.random.split(jax.random.fold_in(key, 1))
       real, fake = d_view(real, k_real), d_view(fake, k_fake)
-    real_logits, d_stats = apply_model(discriminator, d_params, state.d_batch_stats, real,
-                                       train=True)
-    fake_logits, d_stats = apply_model(discriminator, d_params, d_stats, fake, train=True)
+    real_out, d_stats = apply_model(discriminator, d_params, state.d_batch_stats, real,
+                                    train=True, labels=real_y)
+    fake_out, d_stats = apply_model(discriminator, d_params, d_stats, fake, train=True,
+                                    labels=fake_y)
+    (real_logits, real_class), (fake_logits, fake_class) = (
+        conditional.split_logits(real_out), conditional.split_logits(fake_out))
     loss = d_loss_fn(real_logits, fake_logits)
-    d_fn = lambda x: apply_model(discriminator, d_params, d_stats, x, train=True)[0]
+    extra = {}
+    if auxiliary_classifier_weight:
+      extra['d_class_loss'] = class_loss(real_class, real_y) + class_loss(fake_class, fake_y)
+      extra['d_class_accuracy'] = jnp.mean(jnp.argmax(real_class, -1) == real_y)
+      loss += auxiliary_classifier_weight * extra['d_class_loss']
+    d_fn = lambda x: conditional.split_logits(apply_model(
+        discriminator, d_params, d_stats, x, train=True, labels=real_y)[0])[0]
     if gradient_penalty_weight:
       if axis_name:
         key = jax.random.fold_in(key, lax.axis_index(axis_name))
@@ -221,7 +298,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     if r1_gamma:
       loss += 0.5 * r1_gamma * penalties.r1_penalty(d_fn, real)
     metrics = {'d_loss': loss, 'd_real': jnp.mean(nn.sigmoid(real_logits)),
-               'd_fake': jnp.mean(nn.sigmoid(fake_logits))}
+               'd_fake': jnp.mean(nn.sigmoid(fake_logits)), **extra}
     return loss, (d_stats, metrics)
 
   def g_loss(g_params, state: GANState, key, num, real=None):
@@ -237,10 +314,16 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       loss = mode_collapse.feature_matching_loss(real_features, fake_features,
                                                  axis_name=axis_name)
       return loss, (g_stats, {'g_loss': loss})
-    fake_logits, _ = apply_model(discriminator, state.d_params, state.d_batch_stats,
-                                 d_view(fake, k_fake), train=True)
+    fake_y = fake_labels(key, num)
+    fake_out, _ = apply_model(discriminator, state.d_params, state.d_batch_stats,
+                              d_view(fake, k_fake), train=True, labels=fake_y)
+    fake_logits, fake_class = conditional.split_logits(fake_out)
     loss = g_loss_fn(fake_logits)
-    return loss, (g_stats, {'g_loss': loss})
+    extra = {}
+    if auxiliary_classifier_weight:
+      extra['g_class_loss'] = class_loss(fake_class, fake_y)
+      loss += auxiliary_classifier_weight * extra['g_class_loss']
+    return loss, (g_stats, {'g_loss': loss, **extra})
 
   def unrolled_d(state: GANState, real, fake, key):
     """D after ``unrolled_steps`` updates on ``(real, fake)``; differentiable in ``fake``."""
@@ -251,20 +334,21 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       return apply_d(state, pmean(grads), pmean(d_stats)), j + 1
     return mode_collapse.unroll(d_update, (state, 0), unrolled_steps)[0]
 
-  def d_gradients(state: GANState, real, k_z, k_penalty):
+  def d_gradients(state: GANState, real, k_z, k_penalty, real_y=None):
     """D's gradients at ``state`` on ``real`` and fakes drawn with ``k_z``."""
     fake, g_stats = generate(state.g_params, state.g_batch_stats, k_z, real.shape[0])
     grads, (d_stats, metrics) = jax.grad(d_loss, has_aux=True)(
-        state.d_params, state, real, lax.stop_gradient(fake), k_penalty)
+        state.d_params, state, real, lax.stop_gradient(fake), k_penalty, real_y,
+        fake_labels(k_z, real.shape[0]))
     grads = pmean(grads)
-    metrics['d_grad_norm'] = optax.global_norm(grads)
+    metrics['d_grad_norm'] = optax.tree.norm(grads)
     return grads, g_stats, pmean(d_stats), metrics
 
   def g_gradients(state: GANState, key, num, real=None):
     grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num,
                                                                 real)
     grads = pmean(grads)
-    metrics['g_grad_norm'] = optax.global_norm(grads)
+    metrics['g_grad_norm'] = optax.tree.norm(grads)
     return grads, pmean(g_stats), metrics
 
   def apply_d(state: GANState, grads, d_stats):
@@ -280,6 +364,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     return state.replace(g_params=g_params, g_opt_state=g_opt_state, g_batch_stats=g_stats)
 
   def train_step(state: GANState, batch: dict[str, jax.Array], key: jax.Array):
+    start_state = state
     x = batch['x']
     if x.shape[0] % num_d_steps:
       raise ValueError(f'batch of {x.shape[0]} examples is not divisible by '
@@ -287,23 +372,42 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     m = x.shape[0] // num_d_steps
     # Row i*k + j belongs to D step j: every device then holds its share of every minibatch.
     minibatches = x.reshape((m, num_d_steps, *x.shape[1:]))
+    label_minibatches = [None] * num_d_steps
+    if num_classes:
+      if 'label' not in batch:
+        raise ValueError(f'num_classes={num_classes} needs labelled batches; the batch has only '
+                         f'{sorted(batch)}')
+      label_minibatches = batch['label'].reshape((m, num_d_steps)).T
     key = jax.random.fold_in(key, state.step)
     k_z, k_penalty, k_g = jax.random.split(key, 3)
 
     if update == 'simultaneous':
-      d_grads, _, d_stats, d_metrics = d_gradients(state, minibatches[:, 0], k_z, k_penalty)
+      d_grads, _, d_stats, d_metrics = d_gradients(state, minibatches[:, 0], k_z, k_penalty,
+                                                   label_minibatches[0])
       # The same key draws the same fakes: both gradients are taken at one point.
       g_grads, g_stats, g_metrics = g_gradients(state, k_z, m, minibatches[:, 0])
       new_state = apply_g(apply_d(state, d_grads, d_stats), g_grads, g_stats)
     else:
       for j in range(num_d_steps):
         d_grads, g_stats, d_stats, d_metrics = d_gradients(
-            state, minibatches[:, j], jax.random.fold_in(k_z, j), jax.random.fold_in(k_penalty, j))
+            state, minibatches[:, j], jax.random.fold_in(k_z, j), jax.random.fold_in(k_penalty, j),
+            label_minibatches[j])
         state = apply_d(state, d_grads, d_stats).replace(g_batch_stats=pmean(g_stats))
       g_grads, g_stats, g_metrics = g_gradients(state, k_g, m, minibatches[:, -1])
       new_state = apply_g(state, g_grads, g_stats)
 
+    if ema_decay:
+      if not state.ema_g_params:
+        raise ValueError(f'ema_decay={ema_decay} needs a state made by init_state(..., ema=True)')
+      new_state = new_state.replace(ema_g_params=update_ema(
+          new_state.ema_g_params, new_state.g_params, decay=ema_decay, step=state.step))
     metrics = pmean({**d_metrics, **g_metrics})
+    for p in ('d', 'g'):  # A global norm is finite iff every gradient is (below ~1e19).
+      finite = jnp.isfinite(metrics[f'{p}_loss']) & jnp.isfinite(metrics[f'{p}_grad_norm'])
+      metrics[f'{p}_nonfinite'] = 1.0 - finite.astype(jnp.float32)
+    if skip_nonfinite:
+      keep = (metrics['d_nonfinite'] + metrics['g_nonfinite']) > 0
+      new_state = jax.tree.map(lambda old, new: jnp.where(keep, old, new), start_state, new_state)
     return new_state.replace(step=state.step + 1), metrics
 
   return train_step
@@ -315,7 +419,8 @@ class DataParallel(NamedTuple):
   Attributes:
     step: ``step(state, batch, key) -> (state, metrics)`` on device-placed state and batch; the
       state argument is donated.
-    put_state: host state -> device state (replicated on every device).
+    put_state: host state -> device state (replicated on every device), always a copy, since
+      ``step`` donates the state it is given.
     put_batch: a global batch ``(B, ...)`` -> the layout ``step`` takes.
     get_state: device state -> one copy of the state (for checkpoints and sampling).
     num_devices: devices the batch is split over.
@@ -338,12 +443,15 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
   """
   devices = list(devices if devices is not None else jax.local_devices())
   if parallel == 'none':
-    return DataParallel(jax.jit(train_step, donate_argnums=0), lambda s: s, lambda b: b,
+    # put_state copies: the step donates its state, and the caller may still hold the original.
+    return DataParallel(jax.jit(train_step, donate_argnums=0),
+                        lambda s: jax.device_put(s, devices[0], may_alias=False), lambda b: b,
                         lambda s: s, 1)
   if parallel == 'pmap':
     step = jax.pmap(train_step, axis_name=AXIS_NAME, in_axes=(0, 0, None), donate_argnums=0,
                     devices=devices)
-    put_state = lambda s: jax.device_put_replicated(s, devices)
+    n = len(devices)
+    put_state = lambda s: jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), s)
     get_state = lambda s: jax.tree.map(lambda x: x[0], s)
     put_batch = lambda b: data_lib.shard(b, len(devices))
     return DataParallel(step, put_state, put_batch, get_state, len(devices))
@@ -359,7 +467,7 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
       return jax.device_put(batch, split)
 
     return DataParallel(lambda s, b, k: step(s, b, jax.device_put(k, replicated)),
-                        lambda s: jax.device_put(s, replicated), put_batch,
+                        lambda s: jax.device_put(s, replicated, may_alias=False), put_batch,
                         lambda s: s, len(devices))
   raise ValueError(f'unknown parallel mode {parallel!r}; expected one of {list(PARALLEL_MODES)}')
 
@@ -367,6 +475,8 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
 def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = None
                  ) -> tuple[nn.Module, nn.Module]:
   """The (generator, discriminator) pair that ``config.model`` names, for ``config.data``."""
+  if config.model.get('num_classes', 0):
+    return conditional.build_models(config, axis_name=axis_name)
   shape = data_lib.data_shape(config.data.name)
   name = config.model.name
   if name == 'mlp' and mode_collapse_discriminator(config):
@@ -422,7 +532,11 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
       axis_name=axis_name, feature_matching=config.loss.get('feature_matching', False),
       unrolled_steps=config.train.get('unrolled_steps', 0), pack=config.train.get('pack', 1),
-      instance_noise=config.train.get('instance_noise', 0.0))
+      instance_noise=config.train.get('instance_noise', 0.0),
+      skip_nonfinite=config.train.on_nonfinite == 'skip',
+      num_classes=config.model.get('num_classes', 0),
+      auxiliary_classifier_weight=config.loss.get('auxiliary_classifier_weight', 0.0),
+      ema_decay=config.train.get('ema_decay', 0.0))
 
 
 def optimizers(config: ml_collections.ConfigDict):
@@ -484,10 +598,21 @@ class _Progress:
 
 
 def sample(config: ml_collections.ConfigDict, generator: nn.Module, state: GANState,
-           key: jax.Array, num: int) -> jax.Array:
-  """Draws ``num`` samples from the generator of ``state`` (batch norm in inference mode)."""
-  z = sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
-  return apply_model(generator, state.g_params, state.g_batch_stats, z, train=False)[0]
+           key: jax.Array, num: int, *, labels: jax.Array | None = None,
+           z: jax.Array | None = None) -> jax.Array:
+  """Draws ``num`` samples from the generator of ``state`` (batch norm in inference mode).
+
+  Uses the moving average of G's weights when ``config.train.ema_decay > 0``. A conditional G
+  gets ``labels`` (default: ``0, 1, ..., K-1, 0, 1, ...``). ``z`` (``(num, latent_dim)``) replaces
+  the latents drawn from ``key``.
+  """
+  if z is None:
+    z = sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
+  num_classes = config.model.get('num_classes', 0)
+  if num_classes and labels is None:
+    labels = jnp.arange(num) % num_classes
+  params = state.ema_g_params if config.train.get('ema_decay', 0.0) else state.g_params
+  return apply_model(generator, params, state.g_batch_stats, z, train=False, labels=labels)[0]
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
@@ -496,13 +621,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   Writes ``checkpoints/`` (orbax, every ``train.checkpoint_every`` steps and at the end, the last
   ``train.keep_checkpoints`` kept), ``metrics.jsonl`` (one JSON object per logged step with
   ``step``, ``d_loss``, ``g_loss``, ``d_real``, ``d_fake``, gradient norms and ``steps_per_sec``),
-  TensorBoard event files, ``samples/step_<N>.png`` and ``config.json``. Run again with the same
+  TensorBoard event files, ``samples/step_<N>.png`` and ``config.json``. With
+  ``train.eval_every > 0``, sample-quality metrics (:mod:`jaxgan.eval.evaluator`) join the
+  ``metrics.jsonl`` row of every ``eval_every``-th step and of the last (a row of their own if
+  that step is not logged), and TensorBoard as ``eval/<name>``. Run again with the same
   workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
+
+  Faults (see the README, :mod:`jaxgan.faults` and :mod:`jaxgan.checkpoint`): a damaged
+  checkpoint is skipped for the previous one, a killed run's extra ``metrics.jsonl`` rows are
+  dropped on resume, and each batch is checked before the step.
 
   Returns:
     The final state (on the host, one copy).
+
+  Raises:
+    ValueError: a bad config (before anything is built) or a bad batch (naming the step).
+    jaxgan.faults.NonFiniteError: a NaN/inf step with ``train.on_nonfinite='stop'``.
+    jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
-  from jaxgan import checkpoint
+  from jaxgan import checkpoint, faults
   from jaxgan import config as config_lib
   parallel = config.train.parallel
   devices = jax.local_devices()
@@ -518,11 +655,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                      g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                      latent_dim=config.model.latent_dim,
                      data_shape=data_lib.data_shape(config.data.name),
-                     pack=config.train.get('pack', 1))
+                     pack=config.train.get('pack', 1),
+                     ema=bool(config.train.get('ema_decay', 0.0)))
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
-  state = checkpoint.restore_latest(manager, state)
+  state = checkpoint.restore_latest(manager, state, config=config)
   start = int(state.step)
+  faults.rewind_metrics(os.path.join(workdir, 'metrics.jsonl'), start)
   if start:
     logging.info('Resuming from the checkpoint of step %d in %s', start, workdir)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
@@ -534,19 +673,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   batches = _batches(config, data_key, start)
   progress = _Progress(total)
   real_for_plots = _real_for_plots(config, jax.random.fold_in(data_key, 2**31 - 1))
+  evaluate = None
+  if config.train.get('eval_every', 0):
+    from jaxgan.eval import evaluator
+    evaluate = evaluator.make_evaluator(config, generator, key=jax.random.fold_in(sample_key, 1))
   dp_state = dp.put_state(state)
   tick, ticked_step = time.perf_counter(), start
+  monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
+  batch_spec = faults.batch_spec(config)
   for step in range(start + 1, total + 1):
-    batch = dp.put_batch(next(batches))
-    dp_state, metrics = dp.step(dp_state, batch, step_key)
+    batch = next(batches)
+    faults.check_batch(batch, **batch_spec, step=step)
+    dp_state, metrics = dp.step(dp_state, dp.put_batch(batch), step_key)
+    monitor.record(step, metrics)
     last = step == total
+    if last or not (step % config.train.log_every and step % config.train.sample_every
+                    and step % config.train.checkpoint_every):
+      monitor.check()  # Stops before anything non-finite is logged, drawn or saved.
+    results = {}
+    if evaluate is not None and (step % config.train.eval_every == 0 or last):
+      monitor.check()
+      eval_start = time.perf_counter()
+      results = evaluate(dp.get_state(dp_state))
+      tick += time.perf_counter() - eval_start  # Evaluating is not training: keep it out of speed.
+      for name, value in results.items():
+        writer.scalar(f'eval/{name}', value, step)
+      logging.info('step %d: %s', step, results)
+      if not (step % config.train.log_every == 0 or last):
+        with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+          f.write(json.dumps({'step': step, **results}) + '\n')
     if step % config.train.log_every == 0 or last:
       scalars = _scalars(metrics)
       now = time.perf_counter()
       scalars['steps_per_sec'] = (step - ticked_step) / (now - tick)
       tick, ticked_step = now, step
       with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
-        f.write(json.dumps({'step': step, **scalars}) + '\n')
+        f.write(json.dumps({'step': step, **scalars, **results}) + '\n')
       for name, value in scalars.items():
         writer.scalar(name, value, step)
       progress.update(step, scalars['steps_per_sec'], scalars)

@@ -371,6 +371,9 @@ def test_minibatch_and_spectral_norm_discriminator_in_the_step():
     ({'unrolled_steps': -1}, 'unrolled_steps'),
     ({'pack': 0}, 'pack'),
     ({'instance_noise': -1.0}, 'instance_noise'),
+    ({'pack': 2, 'num_classes': 10}, 'pack=2.*num_classes=10'),
+    ({'feature_matching': True, 'num_classes': 10}, 'feature_matching=True.*num_classes=10'),
+    ({'unrolled_steps': 3, 'num_classes': 10}, 'unrolled_steps=3.*num_classes=10'),
 ])
 def test_bad_options_raise(kwargs, match):
   tx = optax.adam(1e-3)

@@ -109,6 +109,21 @@ def test_d_options_need_the_mlp_model():
     config_lib.validate(config)
 
 
+@pytest.mark.parametrize('section, field, value', [
+    ('train', 'pack', 2), ('loss', 'feature_matching', True), ('train', 'unrolled_steps', 1),
+    ('model', 'minibatch_stddev', True),
+])
+def test_mode_collapse_options_reject_a_conditional_gan(section, field, value):
+  config = config_lib.default_config()
+  config.data.name = 'mnist'
+  config.model.name = 'mlp'
+  config.model.num_classes = 10
+  config_lib.validate(config)  # Conditional alone is fine.
+  config[section][field] = value
+  with pytest.raises(ValueError, match=f"num_classes=10.*'{section}.{field}': {value}"):
+    config_lib.validate(config)
+
+
 def test_unrolled_config_gets_finite_generator_gradients():
   # Adam's sqrt(v) has an infinite derivative at v = 0; optimizers() sets eps_root for this.
   config = small(config_lib.default_config())

@@ -1,0 +1,161 @@
+"""Image-GAN quality on real MNIST for a fixed CPU budget: MLP GAN vs DCGAN vs conditional DCGAN.
+
+    python benchmarks/image_quality.py --data_dir=../shared/data/tensorflow_datasets \
+        --cpu_budget_s=900 --out=benchmarks/results/image_quality.json \
+        --samples_dir=benchmarks/results
+
+Each of ``configs/mlp_mnist.py``, ``configs/dcgan_mnist.py`` and ``configs/cgan_mnist.py`` trains
+(from scratch, as its config says, on one device) until this process has spent
+``--cpu_budget_s`` CPU seconds on it (CPU time, not wall time: the machine may be shared) or its
+``train.num_steps`` are done. Then ``--num_samples`` samples (EMA weights where the config keeps
+them) are scored with jaxgan's MNIST classifier (``jaxgan/eval/weights/mnist``):
+
+* classifier FID against the train split's features (all 60,000 images); the floor is the test
+  split's own FID against train (what a perfect generator would score, up to sample size);
+* classifier score (Inception-style; the test split's is the reference);
+* label accuracy (conditional models): how often the classifier sees the digit G was asked for.
+
+Prints a Markdown table, writes the numbers to ``--out`` and a sample grid per model (a class
+grid for the conditional model) to ``--samples_dir``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+
+import jax  # noqa: E402
+
+from jaxgan import data as data_lib  # noqa: E402
+from jaxgan import metrics, sample, train, visualize  # noqa: E402
+from jaxgan.eval import classifier, evaluator  # noqa: E402
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'configs')
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('data_dir', None, 'TFDS data_dir with prepared MNIST.')
+flags.DEFINE_list('configs', ['mlp_mnist', 'dcgan_mnist', 'cgan_mnist'], 'Configs to train.')
+flags.DEFINE_float('cpu_budget_s', 900.0, 'CPU seconds of training per config.')
+flags.DEFINE_integer('num_samples', 10_000, 'Generated samples per model for the metrics.')
+flags.DEFINE_string('out', None, 'JSON output path.')
+flags.DEFINE_string('samples_dir', None, 'Where to write one sample PNG per config.')
+
+
+def load_config(name: str):
+  spec = importlib.util.spec_from_file_location(name, os.path.join(CONFIG_DIR, f'{name}.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def train_for_budget(config, cpu_budget_s: float):
+  """Trains like ``train_and_evaluate`` (same keys, same data order) until the CPU budget is spent.
+
+  Returns ``(generator, state, steps, wall_s, cpu_s)``.
+  """
+  generator, discriminator = train.build_models(config)
+  step_fn = jax.jit(train.build_train_step(config, generator, discriminator), donate_argnums=0)
+  init_key, step_key, data_key, _ = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  g_optimizer, d_optimizer = train.optimizers(config)
+  state = train.init_state(init_key, generator=generator, discriminator=discriminator,
+                           g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                           latent_dim=config.model.latent_dim,
+                           data_shape=data_lib.data_shape(config.data.name),
+                           ema=bool(config.train.ema_decay))
+  batches = data_lib.image_batches(
+      config.data.name, split='train', seed=config.seed, data_dir=config.data.data_dir,
+      batch_size=config.train.batch_size * config.train.num_d_steps, download=False)
+  wall0, cpu0 = time.perf_counter(), time.process_time()
+  step = 0
+  while step < config.train.num_steps and time.process_time() - cpu0 < cpu_budget_s:
+    state, step_metrics = step_fn(state, next(batches), step_key)
+    step += 1
+    if step % 200 == 0:
+      jax.block_until_ready(step_metrics)
+      print(f'  step {step}  cpu {time.process_time() - cpu0:.0f}s  '
+            f'd_loss {float(step_metrics["d_loss"]):.3f}  '
+            f'g_loss {float(step_metrics["g_loss"]):.3f}', flush=True)
+  jax.block_until_ready(state)
+  return generator, state, step, time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+def main(argv):
+  del argv
+  extractor = classifier.shipped_extractor('mnist')
+  if extractor is None:
+    raise SystemExit('no shipped MNIST classifier; run python -m jaxgan.eval.train_classifier')
+  with open(os.path.join(classifier.weights_dir('mnist'), 'info.json')) as f:
+    classifier_info = json.load(f)
+  t0 = time.perf_counter()
+  train_split = data_lib.image_arrays('mnist', split='train', data_dir=FLAGS.data_dir,
+                                      download=False)
+  test_split = data_lib.image_arrays('mnist', split='test', data_dir=FLAGS.data_dir,
+                                     download=False)
+  train_stats = metrics.gaussian_statistics(extractor.features(train_split['x']))
+  test_probs = extractor.probs(test_split['x'])
+  reference = {
+      'test_vs_train_fid': metrics.frechet_distance(
+          *metrics.gaussian_statistics(extractor.features(test_split['x'])), *train_stats),
+      'test_classifier_score': metrics.inception_score(test_probs),
+      'test_label_accuracy': metrics.label_accuracy(test_probs, test_split['label']),
+      # The floor of FID at this sample size: num_samples test images against train.
+      'test_subset_vs_train_fid': metrics.frechet_distance(*metrics.gaussian_statistics(
+          extractor.features(test_split['x'][:FLAGS.num_samples])), *train_stats),
+  }
+  print(f'reference statistics in {time.perf_counter() - t0:.0f}s: {reference}', flush=True)
+
+  results = []
+  for name in FLAGS.configs:
+    config = load_config(name)
+    config.data.data_dir = FLAGS.data_dir
+    print(f'{name}: training for {FLAGS.cpu_budget_s:.0f} CPU seconds', flush=True)
+    generator, state, steps, wall_s, cpu_s = train_for_budget(config, FLAGS.cpu_budget_s)
+    generate = evaluator.make_generate(config, generator)
+    fake, labels = generate(state, jax.random.PRNGKey(1234), FLAGS.num_samples)
+    scores = evaluator.image_metrics(fake, extractor=extractor, reference_stats=train_stats,
+                                     labels=labels)
+    row = {'config': name, 'steps': steps, 'wall_s': round(wall_s, 1), 'cpu_s': round(cpu_s, 1),
+           'batch_size': config.train.batch_size, 'ema_decay': config.train.ema_decay, **scores}
+    print(row, flush=True)
+    results.append(row)
+    if FLAGS.samples_dir:
+      key = jax.random.PRNGKey(0)
+      if config.model.num_classes:
+        images = sample.class_grid_images(config, generator, state, key, columns=10)
+      else:
+        images = sample.grid_images(config, generator, state, key, rows=8, columns=8)
+      visualize.save_image_grid(os.path.join(FLAGS.samples_dir, f'{name}_samples.png'), images,
+                                columns=10 if config.model.num_classes else 8)
+
+  header = ('| config | steps | wall (s) | CPU (s) | classifier FID | classifier score | '
+            'label accuracy |\n|---|---:|---:|---:|---:|---:|---:|')
+  lines = [header]
+  for r in results:
+    accuracy = f'{r["label_accuracy"]:.3f}' if 'label_accuracy' in r else '-'
+    lines.append(f'| {r["config"]} | {r["steps"]} | {r["wall_s"]:.0f} | {r["cpu_s"]:.0f} | '
+                 f'{r["classifier_fid"]:.2f} | {r["classifier_score"]:.2f} | {accuracy} |')
+  lines.append(f'| MNIST test set (reference) | - | - | - | {reference["test_vs_train_fid"]:.2f} '
+               f'| {reference["test_classifier_score"]:.2f} | '
+               f'{reference["test_label_accuracy"]:.3f} |')
+  table = '\n'.join(lines)
+  print(table)
+  if FLAGS.out:
+    os.makedirs(os.path.dirname(FLAGS.out) or '.', exist_ok=True)
+    with open(FLAGS.out, 'w') as f:
+      json.dump({'results': results, 'reference': reference, 'num_samples': FLAGS.num_samples,
+                 'cpu_budget_s': FLAGS.cpu_budget_s, 'classifier': classifier_info,
+                 'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
+                             'jax': jax.__version__, 'backend': jax.default_backend()},
+                 'table': table}, f, indent=2)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,80 @@
+"""Improved GAN's semi-supervised MNIST (Salimans et al. 2016, arXiv:1606.03498, Table 1).
+
+A (K+1)-class GAN: D classifies {0, ..., 9} and its fixed fake logit 0 makes it a real/fake
+discriminator too; G (100 -> 500 -> 500 -> 784, batch norm, softplus, weight-normed sigmoid output)
+is trained by feature matching; D (784 -> 1000-500-250-250-250 -> 10, weight norm, Gaussian noise
+0.3 on the input and 0.5 after every hidden layer) by cross-entropy on the labeled examples plus
+0.5 x the unsupervised real/fake loss. Adam lr 3e-3, b1 0.5, batch 100, 300 epochs, test errors
+of D's moving-average parameters (decay 0.9999), as the paper's public code
+(openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py).
+
+One seed trains from the command line like every config (``config.trainer`` sends it to
+``jaxgan.semi_supervised_train.train_and_evaluate``):
+
+    python -m jaxgan.main --config=configs/ssgan_mnist.py --workdir=runs/ssgan_mnist \
+        --config.data.data_dir=/work/shared/data/tensorflow_datasets
+
+The benchmark script reads the same config, runs several seeds and reports mean +- std test
+errors of the 10,000 test images:
+
+    python benchmarks/semi_supervised_mnist.py --labels=100 --seeds=10 --epochs=300 \
+        --out=ssgan_mnist_100.json --data_dir=/work/shared/data/tensorflow_datasets
+
+Paper, 100 labels: 93 +- 6.5 errors (10 seeds). The public MNIST code keeps the learning rate
+constant; ``--config.train.lr_schedule=linear`` decays it linearly to 0 over the run, which helps
+short runs. See the README's "Semi-supervised MNIST" section for what a CPU budget reaches.
+"""
+
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+  # Which train_and_evaluate runs this config under jaxgan.main (default: jaxgan.train's GAN).
+  config.trainer = 'semi_supervised'
+  # Seeds the labeled subset, the initialization and the training randomness.
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  # Where TFDS finds prepared MNIST, and whether it may download.
+  config.data.data_dir = ml_collections.FieldReference(None, field_type=str)
+  config.data.download = False
+  # Labeled examples, balanced: num_labels / num_classes of each class (paper: 20/50/100/200).
+  config.data.num_labels = 100
+  config.data.num_classes = 10
+
+  config.model = ml_collections.ConfigDict()
+  # z ~ U[0, 1)^latent_dim.
+  config.model.latent_dim = 100
+  config.model.g_hidden = (500, 500)
+  config.model.image_shape = (28, 28, 1)
+  config.model.d_hidden = (1000, 500, 250, 250, 250)
+  # Std of D's Gaussian noise on its input and after each hidden layer (training only).
+  config.model.input_noise = 0.3
+  config.model.hidden_noise = 0.5
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_epochs = 300
+  # Unlabeled and labeled batches both have this many rows; an epoch is 60000 // batch_size steps.
+  config.train.batch_size = 100
+  # Adam for both players.
+  config.train.lr = 3e-3
+  config.train.b1 = 0.5
+  config.train.b2 = 0.999
+  # 'constant' (the public MNIST code) or 'linear' (to 0 at the last step).
+  config.train.lr_schedule = 'constant'
+  # w in L_D = L_sup + w * L_unsup (the public code's 0.5 factor on the unsupervised loss).
+  config.train.unlabeled_weight = 0.5
+  # Decay of the moving average of D's parameters that is tested.
+  config.train.ema_decay = 0.9999
+  # Images for D's data-dependent weight-norm initialization.
+  config.train.init_batch_size = 500
+  # False keeps D's hidden weight-norm scales at their initial values, as the public code.
+  config.train.train_hidden_scale = False
+  # Epochs between checkpoints (only with a workdir).
+  config.train.checkpoint_every = 10
+
+  config.eval = ml_collections.ConfigDict()
+  # Test images per D call.
+  config.eval.batch_size = 1000
+  return config

@@ -1,0 +1,413 @@
+"""The semi-supervised GAN (Improved GAN, arXiv:1606.03498): losses, models, labels, training.
+
+Loss values are computed by hand in the comments with the (K+1)-class reading D(x) = Z/(Z+1),
+Z = sum_k exp(l_k). Training runs on tiny models and ``tfds.testing.mock_data``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+
+import chex
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from jax.test_util import check_grads
+
+from jaxgan import losses
+from jaxgan import semi_supervised as ssl
+from jaxgan import semi_supervised_train as sst
+
+LN2, LN3 = math.log(2.0), math.log(3.0)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def x64():
+  with jax.enable_x64(True):
+    yield
+
+
+# ------------------------------------------------------------------------------------- losses
+
+# Two examples, K = 2 classes.
+#   row A = (0, ln 2):       Z = 1 + 2 = 3,     D = 3/4
+#   row B = (-ln 2, -ln 2):  Z = 1/2 + 1/2 = 1, D = 1/2
+#   row C = (0, 0):          Z = 2,             D = 2/3
+ROW_A, ROW_B, ROW_C = (0.0, LN2), (-LN2, -LN2), (0.0, 0.0)
+
+
+def test_classification_loss_hand_values():
+  # p(1 | A) = 2/3, p(0 | B) = 1/2: mean(-ln(2/3), ln 2) = (0.4054651 + 0.6931472) / 2
+  logits = jnp.array([ROW_A, ROW_B])
+  loss = losses.semi_supervised_classification_loss(logits, jnp.array([1, 0]))
+  chex.assert_trees_all_close(loss, 0.5493061443340549, rtol=1e-6)
+  # Softmax over the K real classes: shifting a row's logits does not change it.
+  shifted = logits + jnp.array([[5.0], [-3.0]])
+  chex.assert_trees_all_close(
+      losses.semi_supervised_classification_loss(shifted, jnp.array([1, 0])), loss, rtol=1e-6)
+
+
+def test_discriminator_loss_hand_values():
+  # real C, B: -ln D = mean(-ln(2/3), -ln(1/2)) = (0.4054651 + 0.6931472) / 2 = 0.5493061
+  # fake A, B: -ln(1 - D) = mean(-ln(1/4), -ln(1/2)) = (1.3862944 + 0.6931472) / 2 = 1.0397208
+  loss = losses.semi_supervised_discriminator_loss(jnp.array([ROW_C, ROW_B]),
+                                                   jnp.array([ROW_A, ROW_B]))
+  chex.assert_trees_all_close(loss, 0.5493061443340549 + 1.0397207708399179, rtol=1e-6)
+  # Unlike the classification loss, it sees the shift: adding ln 2 to row C doubles Z to 4, so
+  # the real term becomes mean(-ln(4/5), ln 2) = (0.2231436 + 0.6931472) / 2.
+  shifted = losses.semi_supervised_discriminator_loss(jnp.array([(LN2, LN2), ROW_B]),
+                                                      jnp.array([ROW_A, ROW_B]))
+  chex.assert_trees_all_close(shifted, 0.4581453659370776 + 1.0397207708399179, rtol=1e-6)
+
+
+def test_discriminator_loss_is_minimax_loss_on_log_z():
+  keys = jax.random.split(jax.random.key(0), 2)
+  real, fake = jax.random.normal(keys[0], (5, 10)), 3 * jax.random.normal(keys[1], (7, 10))
+  chex.assert_trees_all_close(
+      losses.semi_supervised_discriminator_loss(real, fake),
+      losses.minimax_discriminator_loss(jax.nn.logsumexp(real, -1), jax.nn.logsumexp(fake, -1)),
+      rtol=1e-6)
+
+
+def test_generator_loss_hand_value():
+  # -ln D on fakes A, B: mean(-ln(3/4), ln 2) = (0.2876821 + 0.6931472) / 2
+  chex.assert_trees_all_close(
+      losses.semi_supervised_generator_loss(jnp.array([ROW_A, ROW_B])), 0.4904146265058631,
+      rtol=1e-6)
+
+
+def test_discriminator_loss_gradient_by_hand():
+  # d softplus(lse(l)) / d l_k = D * softmax_k(l); fake row A: 3/4 * (1/3, 2/3) = (1/4, 1/2).
+  # d -(lse - softplus(lse)) / d l_k = -(1 - D) * softmax_k; real row C: -(1/3) * (1/2, 1/2).
+  g_real, g_fake = jax.grad(losses.semi_supervised_discriminator_loss, argnums=(0, 1))(
+      jnp.array([ROW_C]), jnp.array([ROW_A]))
+  chex.assert_trees_all_close(g_fake, jnp.array([[0.25, 0.5]]), rtol=1e-6)
+  chex.assert_trees_all_close(g_real, jnp.array([[-1 / 6, -1 / 6]]), rtol=1e-6)
+
+
+def test_gradients_match_finite_differences(x64):
+  keys = jax.random.split(jax.random.key(1), 3)
+  real = jax.random.normal(keys[0], (3, 4), jnp.float64)
+  fake = jax.random.normal(keys[1], (2, 4), jnp.float64)
+  labels = jnp.array([0, 3, 1])
+  classification = lambda lg: losses.semi_supervised_classification_loss(lg, labels)
+  for fn, args in [(losses.semi_supervised_discriminator_loss, (real, fake)),
+                   (classification, (real,)),
+                   (losses.semi_supervised_generator_loss, (fake,)),
+                   (ssl.feature_matching_loss, (real, fake + 1.0))]:
+    check_grads(jax.jit(fn), args, order=2, modes=['rev'])
+
+
+def test_losses_are_stable_at_extreme_logits():
+  big = jnp.array([[1000.0, 0.0]])      # Z = e^1000: D = 1, exactly
+  tiny = jnp.array([[-1000.0, -1000.0]])  # Z = 2 e^-1000: ln D = -1000 + ln 2
+  values = {
+      'sure real': losses.semi_supervised_discriminator_loss(big, tiny),
+      'sure wrong': losses.semi_supervised_discriminator_loss(tiny, big),
+      'generator': losses.semi_supervised_generator_loss(tiny),
+  }
+  grads = jax.grad(losses.semi_supervised_discriminator_loss, argnums=(0, 1))(tiny, big)
+  chex.assert_tree_all_finite((values, grads))
+  chex.assert_trees_all_close(values['sure real'], 0.0, atol=1e-6)
+  # real tiny: -ln D = 1000 - ln 2; fake big: -ln(1 - D) = softplus(1000) = 1000
+  chex.assert_trees_all_close(values['sure wrong'], 2000.0 - LN2, rtol=1e-6)
+  chex.assert_trees_all_close(values['generator'], 1000.0 - LN2, rtol=1e-6)
+
+
+def test_jit_matches_eager():
+  real, fake = jnp.array([ROW_C, ROW_B]), jnp.array([ROW_A, ROW_B])
+  for fn, args in [(losses.semi_supervised_discriminator_loss, (real, fake)),
+                   (losses.semi_supervised_classification_loss, (real, jnp.array([0, 1]))),
+                   (losses.semi_supervised_generator_loss, (fake,)),
+                   (ssl.feature_matching_loss, (real, fake))]:
+    chex.assert_trees_all_close(jax.jit(fn)(*args), fn(*args), rtol=1e-6)
+
+
+def test_feature_matching_hand_value_and_gradient():
+  # Means (2, 0) and (1, 2): ((2-1)^2 + (0-2)^2) / 2 = 2.5. d/d fake_j = -2 (mu_r - mu_f) / (F B')
+  # = -(1, -2) / 1 for the single fake row.
+  real, fake = jnp.array([[1.0, 0.0], [3.0, 0.0]]), jnp.array([[1.0, 2.0]])
+  chex.assert_trees_all_close(ssl.feature_matching_loss(real, fake), 2.5)
+  chex.assert_trees_all_close(jax.grad(ssl.feature_matching_loss, 1)(real, fake),
+                              jnp.array([[-1.0, 2.0]]))
+  # Only the means matter: any fakes with the real mean cost nothing.
+  chex.assert_trees_all_close(ssl.feature_matching_loss(real, jnp.array([[0., 1.], [4., -1.]])),
+                              0.0)
+
+
+# ---------------------------------------------------------------------------- labeled subset
+
+
+def _uneven_labels(n=2000):
+  # Class k appears (k + 1) times as often as class 0: the balance is not an accident of the data.
+  rng = np.random.default_rng(0)
+  labels = rng.choice(10, size=n, p=np.arange(1, 11) / 55)
+  return jnp.asarray(labels, jnp.int32)
+
+
+@pytest.mark.parametrize('num_labels', [20, 100, 200])
+def test_select_labeled_is_balanced(num_labels):
+  labels = _uneven_labels()
+  idx = ssl.select_labeled(jax.random.key(0), labels, num_labels=num_labels)
+  chex.assert_shape(idx, (num_labels,))
+  np.testing.assert_array_equal(np.bincount(np.asarray(labels[idx]), minlength=10),
+                                np.full(10, num_labels // 10))
+  assert len(set(np.asarray(idx).tolist())) == num_labels  # No example twice.
+
+
+def test_select_labeled_is_deterministic_per_seed_and_differs_between_seeds():
+  labels = _uneven_labels()
+  pick = lambda seed: set(np.asarray(ssl.select_labeled(jax.random.key(seed), labels,
+                                                        num_labels=100)).tolist())
+  assert pick(3) == pick(3)
+  overlaps = [len(pick(0) & pick(s)) for s in (1, 2)]
+  assert max(overlaps) < 50  # 100 of ~2000: a few examples in common by chance, not half.
+
+
+def test_select_labeled_rejects_bad_counts():
+  labels = _uneven_labels(200)
+  with pytest.raises(ValueError, match='num_labels=25'):
+    ssl.select_labeled(jax.random.key(0), labels, num_labels=25)
+  with pytest.raises(ValueError, match='class 0 has'):
+    ssl.select_labeled(jax.random.key(0), labels, num_labels=200)
+
+
+# --------------------------------------------------------------------------------------- models
+
+
+def _count(tree):
+  return sum(x.size for x in jax.tree.leaves(tree))
+
+
+def test_paper_models_shapes_and_parameter_counts():
+  # Shapes only (jax.eval_shape): the full-size models are too slow to run here op by op.
+  g, d = ssl.SSGANGenerator(), ssl.SSGANDiscriminator()
+  g_vars = jax.eval_shape(g.init, jax.random.key(0), jnp.zeros((1, 100)))
+  d_params = jax.eval_shape(d.init, jax.random.key(1), jnp.zeros((1, 28, 28, 1)))['params']
+  # G: 100*500 + 500 (BN shift) + 500*500 + 500 + 500*784 + 784 (bias) + 784 (scale)
+  assert _count(g_vars['params']) == 50_000 + 500 + 250_000 + 500 + 392_000 + 784 + 784
+  # D kernels 784*1000 + 1000*500 + 500*250 + 2 * 250*250 + 250*10, biases and scales
+  # 1000 + 500 + 3 * 250 + 10 each.
+  assert _count(d_params) == 784_000 + 500_000 + 125_000 + 125_000 + 2_500 + 2 * 2_260
+  images, _ = jax.eval_shape(
+      lambda v, z: g.apply(v, z, train=True, mutable=['batch_stats']), g_vars,
+      jnp.zeros((4, 100)))
+  chex.assert_shape(images, (4, 28, 28, 1))
+  logits, state = jax.eval_shape(
+      lambda p, x: d.apply({'params': p}, x, train=True, rngs={'noise': jax.random.key(3)},
+                           mutable=['intermediates']), d_params, images)
+  chex.assert_shape(logits, (4, 10))
+  chex.assert_shape(state['intermediates']['features'][0], (4, 250))
+
+
+def test_generator_outputs_images_in_the_unit_interval():
+  g = ssl.SSGANGenerator(hidden=(16, 16))
+  z = jax.random.uniform(jax.random.key(2), (4, 100))
+  g_vars = g.init(jax.random.key(0), z)
+  images, updates = g.apply(g_vars, 10 * z, train=True, mutable=['batch_stats'])
+  chex.assert_shape(images, (4, 28, 28, 1))
+  assert float(images.min()) > 0.0 and float(images.max()) < 1.0  # Sigmoid output.
+  # Training mode normalizes with batch statistics and moves the running mean towards them.
+  assert not np.allclose(updates['batch_stats']['BatchNorm_0']['mean'], 0.0)
+
+
+def test_discriminator_noise_only_in_train_mode():
+  d = ssl.SSGANDiscriminator(hidden=(32, 16))
+  x = jax.random.uniform(jax.random.key(0), (5, 28, 28, 1))
+  params = d.init(jax.random.key(1), x)['params']
+  apply = lambda mdl, train, key: jax.jit(mdl.apply, static_argnames='train')(
+      {'params': params}, x, train=train, rngs={'noise': jax.random.key(key)})
+  # Inference ignores the rng: the same logits for any key, and without one.
+  chex.assert_trees_all_equal(apply(d, False, 0), apply(d, False, 1))
+  chex.assert_trees_all_close(apply(d, False, 0), d.apply({'params': params}, x), rtol=1e-6,
+                              atol=1e-7)
+  # Training adds noise: different keys, different logits ...
+  assert float(jnp.max(jnp.abs(apply(d, True, 0) - apply(d, True, 1)))) > 0.1
+  # ... and that is all it changes: zero noise in training mode is inference.
+  quiet = ssl.SSGANDiscriminator(hidden=(32, 16), input_noise=0.0, hidden_noise=0.0)
+  chex.assert_trees_all_close(apply(quiet, True, 0), apply(d, False, 0), rtol=1e-6)
+
+
+def test_discriminator_is_weight_normed():
+  # Scaling a layer's direction parameters v by 3 leaves W = s v / ||v||, hence D, unchanged.
+  d = ssl.SSGANDiscriminator(hidden=(32, 16))
+  x = jax.random.uniform(jax.random.key(0), (5, 28, 28, 1))
+  params = d.init(jax.random.key(1), x)['params']
+  scaled = {**params, 'dense_1': {**params['dense_1'], 'kernel': 3 * params['dense_1']['kernel']}}
+  chex.assert_trees_all_close(d.apply({'params': scaled}, x), d.apply({'params': params}, x),
+                              rtol=1e-5, atol=1e-6)
+
+
+def test_data_dependent_init_standardizes_every_layer():
+  d = ssl.SSGANDiscriminator(hidden=(64, 32, 16))
+  x = jax.random.uniform(jax.random.key(0), (200, 28, 28, 1))
+  key = jax.random.key(1)
+  init = jax.jit(lambda p: ssl.data_dependent_init(d, p, x, key))
+  params = init(d.init(jax.random.key(2), x)['params'])
+  _, state = jax.jit(lambda p: d.apply({'params': p}, x, train=True, rngs={'noise': key},
+                                       capture_intermediates=True, mutable=['intermediates']))(
+                                           params)
+  for _, wn in ssl.weight_norm_layer_names(d):
+    pre = state['intermediates'][wn]['__call__'][0]
+    chex.assert_trees_all_close(jnp.mean(pre, 0), jnp.zeros(pre.shape[1]), atol=1e-4)
+    chex.assert_trees_all_close(jnp.std(pre, 0), jnp.ones(pre.shape[1]), rtol=1e-3)
+  mask = ssl.hidden_scale_mask(d, params)
+  frozen = [path for path, m in jax.tree_util.tree_leaves_with_path(mask) if m]
+  assert [p[0].key for p in frozen] == ['wn_0', 'wn_1', 'wn_2']
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def _tiny_config(**train):
+  config = _load_config()
+  config.data.num_labels = 20
+  config.model.latent_dim = 8
+  config.model.g_hidden = (32,)
+  config.model.d_hidden = (64, 32)
+  config.train.batch_size = 20
+  config.train.init_batch_size = 50
+  config.train.ema_decay = 0.9
+  config.eval.batch_size = 64
+  for k, v in train.items():
+    config.train[k] = v
+  return config
+
+
+def _load_config():
+  spec = importlib.util.spec_from_file_location('ssgan_mnist',
+                                                os.path.join(REPO, 'configs', 'ssgan_mnist.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+@pytest.fixture(scope='module')
+def mock_mnist():
+  with tfds.testing.mock_data(num_examples=200):
+    return sst.load_mnist(data_dir=None)
+
+
+def test_paper_config_builds_the_paper_models():
+  config = _load_config()
+  sst.validate(config)
+  g, d = sst.build_models(config)
+  assert (tuple(g.hidden), tuple(d.hidden)) == ((500, 500), (1000, 500, 250, 250, 250))
+  assert (d.input_noise, d.hidden_noise, config.train.lr, config.train.b1) == (0.3, 0.5, 3e-3, 0.5)
+  config.train.lr_schedule = 'cosine'
+  with pytest.raises(ValueError, match="lr_schedule='cosine'"):
+    sst.validate(config)
+
+
+def test_epoch_indices_cover_the_data():
+  idx = sst.epoch_indices(jax.random.key(0), num_unlabeled=105, num_labeled=20, batch_size=10)
+  chex.assert_shape([idx['unl'], idx['unl2'], idx['lab']], (10, 10))
+  for name in ('unl', 'unl2'):  # 100 distinct rows of 105 (the partial batch is dropped).
+    assert len(set(np.asarray(idx[name]).ravel().tolist())) == 100
+  # 100 labeled rows = 5 permutations of the 20: each example exactly 5 times.
+  np.testing.assert_array_equal(np.bincount(np.asarray(idx['lab']).ravel()), np.full(20, 5))
+  assert not np.array_equal(idx['unl'], idx['unl2'])
+
+
+def test_jitted_epochs_learn_the_labeled_set(mock_mnist):
+  # Random mock images with random labels: D can only memorize its 20 labeled examples, which
+  # drives the supervised loss from about ln 10 = 2.3 towards 0.
+  config = _tiny_config(lr_schedule='linear', num_epochs=8)
+  x, y = mock_mnist['x_train'], mock_mnist['y_train']
+  idx = ssl.select_labeled(jax.random.key(0), y, num_labels=20)
+  data = jax.device_put({'x_unl': x, 'x_lab': x[np.asarray(idx)], 'y_lab': y[np.asarray(idx)]})
+  g, d = sst.build_models(config)
+  g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
+  state = sst.init_state(jax.random.key(1), generator=g, discriminator=d, g_optimizer=g_opt,
+                         d_optimizer=d_opt, latent_dim=8, init_images=jnp.asarray(x[:50]))
+  step = sst.make_ssgan_train_step(generator=g, discriminator=d, g_optimizer=g_opt,
+                                   d_optimizer=d_opt, latent_dim=8, ema_decay=0.9)
+  train_epoch = jax.jit(sst.make_train_epoch(step, batch_size=20))
+  start = state
+  history = []
+  for _ in range(8):
+    state, metrics = train_epoch(state, data, jax.random.key(2))
+    history.append(float(metrics['loss_lab']))
+  assert int(state.gan.step) == 80  # 200 // 20 steps per epoch.
+  assert history[0] > 1.5, history
+  assert history[-1] < 0.3, history
+  chex.assert_tree_all_finite(state)
+  # The hidden weight-norm scales stay at their data-dependent values; the output scale trains.
+  chex.assert_trees_all_equal(state.gan.d_params['wn_0'], start.gan.d_params['wn_0'])
+  assert not np.allclose(state.gan.d_params['wn_out']['dense_out/kernel/scale'],
+                         start.gan.d_params['wn_out']['dense_out/kernel/scale'])
+
+
+def test_evaluate_counts_errors_on_a_constructed_case():
+  # A D without hidden layers whose output kernel has unit columns e_k: logit_k = pixel k.
+  d = ssl.SSGANDiscriminator(hidden=())
+  params = d.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))['params']
+  params = flax.core.unfreeze(params)
+  params['dense_out']['kernel'] = jnp.eye(784, 10)
+  n, wrong = 2500, 37
+  rng = np.random.default_rng(0)
+  predicted = rng.integers(0, 10, n)
+  images = np.zeros((n, 784), np.float32)
+  images[np.arange(n), predicted] = 1.0
+  labels = predicted.copy()
+  flip = rng.choice(n, wrong, replace=False)
+  labels[flip] = (labels[flip] + rng.integers(1, 10, wrong)) % 10
+  images = images.reshape((n, 28, 28, 1))
+  # 2500 = 2 full chunks of 1000 + one padded chunk: every image counts exactly once.
+  evaluate = sst.make_evaluate(d, batch_size=1000)
+  assert int(evaluate(params, images, labels)) == wrong
+  assert int(ssl.count_errors(d.apply({'params': params}, images), labels)) == wrong
+  # Padding can never add errors: a mask of padded rows that would all be wrong counts none.
+  logits = jnp.eye(3)
+  assert int(ssl.count_errors(logits, jnp.array([1, 1, 2]),
+                              mask=jnp.array([True, False, False]))) == 1
+
+
+def test_summarize_errors():
+  # The paper's 93 +- 6.5 style: mean and sample std over seeds; 90, 96 -> 93 +- sqrt(18).
+  s = sst.summarize_errors([90, 96])
+  assert (s['mean'], s['n']) == (93.0, 2)
+  np.testing.assert_allclose(s['std'], math.sqrt(18.0))
+  assert sst.summarize_errors([93])['std'] == 0.0
+  with pytest.raises(ValueError, match='at least one run'):
+    sst.summarize_errors([])
+
+
+@pytest.mark.slow  # Three runs with their compilations: about a minute on a shared 2-core CPU.
+def test_train_and_evaluate_resumes_exactly(mock_mnist, tmp_path):
+  # Two epochs in one go equal one epoch, a restart from the checkpoint, and a second epoch.
+  config = _tiny_config(num_epochs=2, checkpoint_every=1)
+  straight = sst.train_and_evaluate(config, str(tmp_path / 'straight'), mnist=mock_mnist)
+  config.train.num_epochs = 1
+  sst.train_and_evaluate(config, str(tmp_path / 'resumed'), mnist=mock_mnist)
+  config.train.num_epochs = 2
+  resumed = sst.train_and_evaluate(config, str(tmp_path / 'resumed'), mnist=mock_mnist)
+  assert [r['epoch'] for r in resumed['curve']] == [1, 2]
+  for key in ('test_errors', 'test_errors_avg', 'loss_lab', 'loss_unl', 'loss_gen'):
+    assert straight['curve'][-1][key] == pytest.approx(resumed['curve'][-1][key], rel=1e-5), key
+  assert 0 <= straight['test_errors'] <= 200  # Of the 200 mock test images.
+  with open(tmp_path / 'resumed' / 'metrics.jsonl') as f:
+    assert len(f.readlines()) == 2
+
+
+def test_optimizer_schedules():
+  config = _tiny_config(num_epochs=2, lr_schedule='linear')
+  d = ssl.SSGANDiscriminator(hidden=(4,))
+  params = d.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))['params']
+  g_opt, _ = sst.optimizers(config, d, steps_per_epoch=5)
+  # Adam's first step moves each parameter by lr (|m_hat / sqrt(v_hat)| = 1); the linear schedule
+  # is at 3e-3 at step 0 and 3e-3 * (1 - 5/10) after half the 10 steps.
+  grads = jax.tree.map(jnp.ones_like, params)
+  state = g_opt.init(params)
+  updates, state = g_opt.update(grads, state, params)
+  chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -3e-3), rtol=1e-4)
+  for _ in range(4):
+    updates, state = g_opt.update(grads, state, params)
+  updates, state = g_opt.update(grads, state, params)
+  chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -1.5e-3), rtol=1e-4)
