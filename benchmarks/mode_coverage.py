@@ -85,6 +85,8 @@ class Method:
   standardize: bool = True
   # Cosine decay of both learning rates to this fraction of their peak; 1.0 is constant.
   final_lr_fraction: float = 1.0
+  # Decay of the moving average of G's weights (train.update_ema); > 0 evaluates the average.
+  ema_decay: float = 0.0
   step: dict = dataclasses.field(default_factory=dict)
   d: dict = dataclasses.field(default_factory=dict)
   per_dataset: dict = dataclasses.field(default_factory=dict)
@@ -145,7 +147,7 @@ def build(method: Method, dataset: str):
       generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn,
       latent_dim=method.latent_dim, latent_distribution=method.latent_distribution,
-      **method.step)
+      ema_decay=method.ema_decay, **method.step)
   return generator, discriminator, step, g_optimizer, d_optimizer
 
 
@@ -169,7 +171,8 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
   pack = method.step.get('pack', 1)
   states = jax.vmap(lambda k: train.init_state(
       k, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
-      d_optimizer=d_optimizer, latent_dim=method.latent_dim, data_shape=(2,), pack=pack))(
+      d_optimizer=d_optimizer, latent_dim=method.latent_dim, data_shape=(2,), pack=pack,
+      ema=bool(method.ema_decay)))(
           init_keys)
   batch = method.batch_size * method.step.get('num_d_steps', 1)
   vstep = jax.vmap(step)
@@ -188,7 +191,8 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
     def one(state, key):
       z = train.sample_latent(key, NUM_EVAL_SAMPLES, method.latent_dim,
                               method.latent_distribution)
-      return scale * train.apply_model(generator, state.g_params, state.g_batch_stats, z,
+      g_params = state.ema_g_params if method.ema_decay else state.g_params
+      return scale * train.apply_model(generator, g_params, state.g_batch_stats, z,
                                        train=False)[0]
     return jax.vmap(one)(states, eval_keys)
 
