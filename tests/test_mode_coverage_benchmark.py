@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import pathlib
@@ -51,6 +52,30 @@ def test_scanned_program_equals_a_plain_python_loop_of_train_steps():
   z = train.sample_latent(eval_key, bench.NUM_EVAL_SAMPLES, 2, 'normal')
   chex.assert_trees_all_close(samples[0], scale * generator.apply({'params': state.g_params}, z),
                               rtol=1e-5, atol=1e-5)
+
+
+def test_ema_method_is_scored_on_the_hand_computed_average_of_g_weights():
+  method = dataclasses.replace(TINY, ema_decay=0.5)
+  seed = 4
+  states, samples, _ = bench.train_seeds(method, 'ring', [seed], chunk=3)
+  generator, discriminator, step, g_opt, d_opt = bench.build(method, 'ring')
+  init_key, step_key, data_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 4)
+  state = train.init_state(init_key, generator=generator, discriminator=discriminator,
+                           g_optimizer=g_opt, d_optimizer=d_opt, latent_dim=2, data_shape=(2,),
+                           pack=2, ema=True)
+  ema = state.g_params
+  for t in range(method.num_steps):
+    x = data.ring(jax.random.fold_in(data_key, t), 16) / np.sqrt(0.5)
+    state, _ = step(state, {'x': x}, step_key)
+    d = min(0.5, (1 + t) / (10 + t))  # the warm-up: 1/10, 2/11, ... all below 0.5 here
+    ema = jax.tree.map(lambda e, p, d=d: d * e + (1 - d) * p, ema, state.g_params)
+  chex.assert_trees_all_close(jax.tree.map(lambda x: x[0], states.ema_g_params), ema,
+                              rtol=1e-5, atol=1e-6)
+  z = train.sample_latent(eval_key, bench.NUM_EVAL_SAMPLES, 2, 'normal')
+  chex.assert_trees_all_close(samples[0], np.sqrt(0.5) * generator.apply({'params': ema}, z),
+                              rtol=1e-5, atol=1e-5)
+  raw = np.sqrt(0.5) * generator.apply({'params': state.g_params}, z)
+  assert not np.allclose(samples[0], raw, atol=1e-4)  # the average, not the last weights
 
 
 def test_summary_is_mean_and_standard_error():
