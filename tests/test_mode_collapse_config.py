@@ -36,7 +36,8 @@ def one_step(config):
   state = train.init_state(jax.random.key(0), generator=generator, discriminator=discriminator,
                            g_optimizer=g_opt, d_optimizer=d_opt,
                            latent_dim=config.model.latent_dim,
-                           data_shape=data.data_shape(config.data.name), pack=config.train.pack)
+                           data_shape=data.data_shape(config.data.name), pack=config.train.pack,
+                           ema=bool(config.train.ema_decay))
   step = train.build_train_step(config, generator, discriminator)
   batch = {'x': data.TOY_DATASETS[config.data.name](
       jax.random.key(1), config.train.batch_size * config.train.num_d_steps)}
