@@ -1,0 +1,239 @@
+"""The fast layers against the flax layers they replace, and DCGAN before and after the switch.
+
+`PhaseConvTranspose` must equal `nn.ConvTranspose(padding='SAME')` and `SpaceToDepthConv` must
+equal `nn.Conv(padding='SAME')`: the same parameters from the same key, and, with one shared
+kernel, the same outputs and the same gradients with respect to the input and the parameters.
+In float64 "the same" is to 1e-12, i.e. only summation order differs. Then the DCGAN models built
+on them against the same models built on the flax layers (the code before the switch), down to
+three full train steps.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.test_util import check_grads
+
+from jaxgan import layers, models, train
+
+
+@pytest.fixture
+def x64():
+  """Float64 for tight equalities, scoped to one test so it never leaks into other files."""
+  with jax.enable_x64(True):
+    yield
+
+
+def _f64(tree):
+  return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+
+def _perturbed(params, key):
+  """Nonzero biases and kernels of order 1, so every term of the gradient matters."""
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(key, len(leaves))
+  return treedef.unflatten([a + jax.random.normal(k, a.shape, a.dtype)
+                            for a, k in zip(leaves, keys, strict=True)])
+
+
+def _assert_same_layer(reference: nn.Module, fast: nn.Module, input_shape, atol=1e-12):
+  """Same init from one key; same outputs and input/parameter VJPs with one shared kernel."""
+  k_x, k_init, k_p, k_dy = jax.random.split(jax.random.PRNGKey(0), 4)
+  x = jax.random.normal(k_x, input_shape, jnp.float64)
+  ref_vars = reference.init(k_init, x)
+  chex.assert_trees_all_equal(fast.init(k_init, x), ref_vars)  # Same tree, same values.
+  variables = _perturbed(_f64(ref_vars), k_p)
+  y_ref, vjp_ref = jax.vjp(reference.apply, variables, x)
+  y_fast, vjp_fast = jax.vjp(fast.apply, variables, x)
+  chex.assert_shape(y_fast, y_ref.shape)
+  chex.assert_trees_all_close(y_fast, y_ref, atol=atol, rtol=0)
+  dy = jax.random.normal(k_dy, y_ref.shape, jnp.float64)
+  chex.assert_trees_all_close(vjp_fast(dy), vjp_ref(dy), atol=atol, rtol=0)
+
+
+# (kernel, stride, H, W, C_in, C_out): DCGAN's 4/2 on odd, even and non-square inputs, and other
+# kernels the stride divides.
+SHAPES = [(4, 2, 7, 7, 3, 5), (4, 2, 6, 9, 2, 3), (2, 2, 4, 5, 3, 2), (6, 3, 5, 4, 2, 3),
+          (8, 2, 3, 5, 2, 2), (4, 4, 3, 2, 2, 3), (3, 1, 4, 5, 2, 3), (2, 1, 3, 4, 2, 2)]
+
+
+@pytest.mark.parametrize('implementation', layers.IMPLEMENTATIONS)
+@pytest.mark.parametrize('kernel,stride,height,width,c_in,c_out', SHAPES)
+def test_phase_conv_transpose_equals_flax_conv_transpose(x64, implementation, kernel, stride,
+                                                         height, width, c_in, c_out):
+  _assert_same_layer(
+      nn.ConvTranspose(c_out, (kernel, kernel), strides=(stride, stride), padding='SAME'),
+      layers.PhaseConvTranspose(c_out, (kernel, kernel), strides=(stride, stride),
+                                implementation=implementation),
+      (2, height, width, c_in))
+
+
+@pytest.mark.parametrize('implementation', layers.IMPLEMENTATIONS)
+@pytest.mark.parametrize('kernel,stride,height,width,c_in,c_out', SHAPES)
+def test_space_to_depth_conv_equals_flax_conv(x64, implementation, kernel, stride, height, width,
+                                              c_in, c_out):
+  _assert_same_layer(
+      nn.Conv(c_out, (kernel, kernel), strides=(stride, stride), padding='SAME'),
+      layers.SpaceToDepthConv(c_out, (kernel, kernel), strides=(stride, stride),
+                              implementation=implementation),
+      (2, height, width, c_in))
+
+
+def test_phase_conv_transpose_of_one_pixel_is_the_reversed_kernel_centre():
+  """By hand: 'SAME', k=4, s=2 gives y[o] = sum_j w[j] x[(o + j - 2) / 2]; with one input pixel
+  only j = 2 - o contributes, so the 2x2 output is x * w[2 - o1, 2 - o2]."""
+  w = jnp.arange(16.0).reshape(4, 4, 1, 1)
+  y = layers.PhaseConvTranspose(1, use_bias=False).apply({'params': {'kernel': w}},
+                                                         jnp.full((1, 1, 1, 1), 3.0))
+  expected = 3.0 * np.array([[w[2, 2, 0, 0], w[2, 1, 0, 0]], [w[1, 2, 0, 0], w[1, 1, 0, 0]]])
+  np.testing.assert_array_equal(np.asarray(y[0, :, :, 0]), expected)
+
+
+@pytest.mark.parametrize('layer', [layers.PhaseConvTranspose(3), layers.SpaceToDepthConv(3)])
+def test_gradients_against_finite_differences_to_second_order(x64, layer):
+  """Reverse-over-reverse works (WGAN-GP and R1 differentiate D's input gradient)."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 2), jnp.float64)
+  params = _perturbed(_f64(layer.init(jax.random.PRNGKey(1), x)), jax.random.PRNGKey(2))
+  check_grads(lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x))), (params, x), order=2,
+              modes=['rev'])
+
+
+@pytest.mark.parametrize('make', [layers.PhaseConvTranspose, layers.SpaceToDepthConv])
+@pytest.mark.parametrize('kwargs,message', [
+    ({'padding': 'VALID'}, "padding='SAME' only"),
+    ({'kernel_size': (3, 3)}, 'must be a multiple'),
+    ({'strides': (2, 2, 2)}, 'is 2-D'),
+    ({'implementation': 'fft'}, "unknown implementation 'fft'"),
+])
+def test_bad_arguments_raise(make, kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    make(4, **kwargs).init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 2)))
+
+
+def test_bad_input_rank_raises():
+  with pytest.raises(ValueError, match=r'\(B, H, W, C\)'):
+    layers.SpaceToDepthConv(4).init(jax.random.PRNGKey(0), jnp.zeros((4, 4, 2)))
+
+
+# --- DCGAN before and after: the models as they were, on the flax layers. ----------------------
+
+
+class PlainDCGANGenerator(nn.Module):
+  """`models.DCGANGenerator` on `nn.ConvTranspose` (the code before the switch)."""
+
+  image_shape: tuple = (28, 28, 1)
+  features: int = 64
+
+  @nn.compact
+  def __call__(self, z, train: bool = False):
+    depth = models.dcgan_depth(self.image_shape)
+    size = self.image_shape[0] // 2**depth
+    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9)
+    channels = self.features * 2**(depth - 1)
+    h = nn.Dense(size * size * channels)(z).reshape((z.shape[0], size, size, channels))
+    h = nn.relu(norm()(h))
+    for stage in range(depth - 1):
+      channels = self.features * 2**(depth - 2 - stage)
+      h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding='SAME')(h)
+      h = nn.relu(norm()(h))
+    h = nn.ConvTranspose(self.image_shape[-1], (4, 4), strides=(2, 2), padding='SAME')(h)
+    return jnp.tanh(h)
+
+
+class PlainDCGANDiscriminator(nn.Module):
+  """`models.DCGANDiscriminator` on `nn.Conv` (the code before the switch)."""
+
+  image_shape: tuple = (28, 28, 1)
+  features: int = 64
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    depth = models.dcgan_depth(self.image_shape)
+    h = nn.leaky_relu(nn.Conv(self.features, (4, 4), strides=(2, 2), padding='SAME')(x), 0.2)
+    for stage in range(1, depth):
+      h = nn.Conv(self.features * 2**stage, (4, 4), strides=(2, 2), padding='SAME')(h)
+      h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+      h = nn.leaky_relu(h, 0.2)
+    h = h.reshape((h.shape[0], -1))
+    return nn.Dense(1)(h)[:, 0]
+
+
+def _apply(module, variables, inputs, *, training):
+  """Output (and the new batch statistics when training)."""
+  return module.apply(variables, inputs, train=training,
+                      mutable=['batch_stats'] if training else False)
+
+
+@pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
+def test_dcgan_models_equal_the_plain_ones(x64, image_shape):
+  """Same variables from one key (checkpoints stay loadable); same outputs and gradients."""
+  features = 4
+  z = jax.random.normal(jax.random.PRNGKey(0), (3, 10), jnp.float64)
+  x = jax.random.uniform(jax.random.PRNGKey(1), (3, *image_shape), jnp.float64, -1, 1)
+  for plain, fast, inputs in [
+      (PlainDCGANGenerator(image_shape, features), models.DCGANGenerator(image_shape, features),
+       z),
+      (PlainDCGANDiscriminator(image_shape, features),
+       models.DCGANDiscriminator(image_shape, features), x)]:
+    variables = plain.init(jax.random.PRNGKey(2), inputs)
+    chex.assert_trees_all_equal(fast.init(jax.random.PRNGKey(2), inputs), variables)
+    variables = _perturbed(_f64(variables), jax.random.PRNGKey(3))
+    for training in (True, False):
+      out_plain, vjp_plain = jax.vjp(functools.partial(_apply, plain, training=training),
+                                     variables, inputs)
+      out_fast, vjp_fast = jax.vjp(functools.partial(_apply, fast, training=training),
+                                   variables, inputs)
+      chex.assert_trees_all_close(out_fast, out_plain, atol=1e-11, rtol=0)
+      cotangent = jax.tree.map(jnp.ones_like, out_plain)
+      chex.assert_trees_all_close(vjp_fast(cotangent), vjp_plain(cotangent), atol=1e-10, rtol=0)
+
+
+def _run_steps(generator, discriminator, *, num_steps, batch_size, dtype):
+  optimizer = optax.adam(2e-4, b1=0.5)
+  image_shape = generator.image_shape
+  state = train.init_state(jax.random.PRNGKey(0), generator=generator,
+                           discriminator=discriminator, g_optimizer=optimizer,
+                           d_optimizer=optimizer, latent_dim=16, data_shape=image_shape)
+  state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
+                       state)
+  step = jax.jit(train.make_train_step(generator=generator, discriminator=discriminator,
+                                       g_optimizer=optimizer, d_optimizer=optimizer,
+                                       latent_dim=16, latent_distribution='normal'))
+  history = []
+  for i in range(num_steps):
+    x = jax.random.uniform(jax.random.PRNGKey(100 + i), (batch_size, *image_shape), dtype, -1, 1)
+    state, metrics = step(state, {'x': x}, jax.random.PRNGKey(7))
+    history.append(metrics)
+  return state, history
+
+
+def test_dcgan_train_steps_equal_the_plain_ones(x64):
+  """Three alternating steps (Adam, batch norm, both players) give the same metrics and state."""
+  shape, features = (28, 28, 1), 8
+  plain = _run_steps(PlainDCGANGenerator(shape, features), PlainDCGANDiscriminator(shape, features),
+                     num_steps=3, batch_size=8, dtype=jnp.float64)
+  fast = _run_steps(models.DCGANGenerator(shape, features),
+                    models.DCGANDiscriminator(shape, features),
+                    num_steps=3, batch_size=8, dtype=jnp.float64)
+  chex.assert_trees_all_close(fast[1], plain[1], atol=1e-10, rtol=1e-10)
+  chex.assert_trees_all_close(fast[0], plain[0], atol=1e-10, rtol=1e-10)
+  # The metrics moved: the comparison is not between two constants.
+  assert abs(float(plain[1][2]['d_loss'] - plain[1][0]['d_loss'])) > 1e-4
+
+
+@pytest.mark.slow
+def test_full_size_float32_dcgan_step_equals_the_plain_one():
+  """The benchmarked configuration (features 64, batch 64, float32): one step, metrics to 1e-5."""
+  shape = (28, 28, 1)
+  _, plain = _run_steps(PlainDCGANGenerator(shape), PlainDCGANDiscriminator(shape), num_steps=2,
+                        batch_size=64, dtype=jnp.float32)
+  _, fast = _run_steps(models.DCGANGenerator(shape), models.DCGANDiscriminator(shape),
+                       num_steps=2, batch_size=64, dtype=jnp.float32)
+  chex.assert_trees_all_close(fast, plain, rtol=1e-4, atol=1e-5)
