@@ -35,55 +35,63 @@ def _f64(tree):
   return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
 
 
-def _perturbed(params, key):
+def _normal(seed: int, shape) -> np.ndarray:
+  """Test data from numpy: no XLA compilation for random numbers."""
+  return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _perturbed(params, seed: int):
   """Nonzero biases and kernels of order 1, so every term of the gradient matters."""
   leaves, treedef = jax.tree.flatten(params)
-  keys = jax.random.split(key, len(leaves))
-  return treedef.unflatten([a + jax.random.normal(k, a.shape, a.dtype)
-                            for a, k in zip(leaves, keys, strict=True)])
+  return treedef.unflatten([np.asarray(a) + _normal(seed + i, a.shape)
+                            for i, a in enumerate(leaves)])
 
 
-def _assert_same_layer(reference: nn.Module, fast: nn.Module, input_shape, atol=1e-12):
+def _outputs_and_vjps(module: nn.Module, variables, x, dy):
+  """``(module.apply(variables, x), vjp(dy) w.r.t. (variables, x))``."""
+  y, vjp = jax.vjp(module.apply, variables, x)
+  return y, vjp(dy)
+
+
+def _assert_same_layers(reference: nn.Module, fast: list[nn.Module], input_shape, atol=1e-12):
   """Same init from one key; same outputs and input/parameter VJPs with one shared kernel."""
-  k_x, k_init, k_p, k_dy = jax.random.split(jax.random.PRNGKey(0), 4)
-  x = jax.random.normal(k_x, input_shape, jnp.float64)
-  ref_vars = reference.init(k_init, x)
-  chex.assert_trees_all_equal(fast.init(k_init, x), ref_vars)  # Same tree, same values.
-  variables = _perturbed(_f64(ref_vars), k_p)
-  y_ref, vjp_ref = jax.vjp(reference.apply, variables, x)
-  y_fast, vjp_fast = jax.vjp(fast.apply, variables, x)
-  chex.assert_shape(y_fast, y_ref.shape)
-  chex.assert_trees_all_close(y_fast, y_ref, atol=atol, rtol=0)
-  dy = jax.random.normal(k_dy, y_ref.shape, jnp.float64)
-  chex.assert_trees_all_close(vjp_fast(dy), vjp_ref(dy), atol=atol, rtol=0)
+  x = _normal(0, input_shape)
+  modules = [reference, *fast]
+  inits = jax.jit(lambda k: [m.init(k, x) for m in modules])(jax.random.PRNGKey(0))
+  for init in inits[1:]:
+    chex.assert_trees_all_equal(init, inits[0])  # Same tree, same values.
+  variables = _perturbed(_f64(inits[0]), 1)
+  dy = _normal(2, jax.eval_shape(reference.apply, variables, x).shape)
+  results = jax.jit(lambda v, x, dy: [_outputs_and_vjps(m, v, x, dy) for m in modules])(
+      variables, x, dy)
+  for y, grads in results[1:]:
+    chex.assert_trees_all_close(y, results[0][0], atol=atol, rtol=0)
+    chex.assert_trees_all_close(grads, results[0][1], atol=atol, rtol=0)
 
 
-# (kernel, stride, H, W, C_in, C_out): DCGAN's 4/2 on odd, even and non-square inputs, and other
+# (kernel, stride, H, W, C_in, C_out): DCGAN's 4/2 on odd and on non-square even inputs, and other
 # kernels the stride divides.
-SHAPES = [(4, 2, 7, 7, 3, 5), (4, 2, 6, 9, 2, 3), (2, 2, 4, 5, 3, 2), (6, 3, 5, 4, 2, 3),
-          (8, 2, 3, 5, 2, 2), (4, 4, 3, 2, 2, 3), (3, 1, 4, 5, 2, 3), (2, 1, 3, 4, 2, 2)]
+SHAPES = [(4, 2, 7, 7, 3, 5), (4, 2, 6, 9, 2, 3), (6, 3, 5, 4, 2, 3), (8, 2, 3, 5, 2, 2),
+          (3, 1, 4, 5, 2, 3)]
 
 
-@pytest.mark.parametrize('implementation', layers.IMPLEMENTATIONS)
 @pytest.mark.parametrize('kernel,stride,height,width,c_in,c_out', SHAPES)
-def test_phase_conv_transpose_equals_flax_conv_transpose(x64, implementation, kernel, stride,
-                                                         height, width, c_in, c_out):
-  _assert_same_layer(
-      nn.ConvTranspose(c_out, (kernel, kernel), strides=(stride, stride), padding='SAME'),
-      layers.PhaseConvTranspose(c_out, (kernel, kernel), strides=(stride, stride),
-                                implementation=implementation),
-      (2, height, width, c_in))
+def test_phase_conv_transpose_equals_flax_conv_transpose(x64, kernel, stride, height, width,
+                                                         c_in, c_out):
+  kwargs = {'kernel_size': (kernel, kernel), 'strides': (stride, stride)}
+  _assert_same_layers(nn.ConvTranspose(c_out, padding='SAME', **kwargs),
+                      [layers.PhaseConvTranspose(c_out, implementation=implementation, **kwargs)
+                       for implementation in layers.IMPLEMENTATIONS],
+                      (2, height, width, c_in))
 
 
-@pytest.mark.parametrize('implementation', layers.IMPLEMENTATIONS)
 @pytest.mark.parametrize('kernel,stride,height,width,c_in,c_out', SHAPES)
-def test_space_to_depth_conv_equals_flax_conv(x64, implementation, kernel, stride, height, width,
-                                              c_in, c_out):
-  _assert_same_layer(
-      nn.Conv(c_out, (kernel, kernel), strides=(stride, stride), padding='SAME'),
-      layers.SpaceToDepthConv(c_out, (kernel, kernel), strides=(stride, stride),
-                              implementation=implementation),
-      (2, height, width, c_in))
+def test_space_to_depth_conv_equals_flax_conv(x64, kernel, stride, height, width, c_in, c_out):
+  kwargs = {'kernel_size': (kernel, kernel), 'strides': (stride, stride)}
+  _assert_same_layers(nn.Conv(c_out, padding='SAME', **kwargs),
+                      [layers.SpaceToDepthConv(c_out, implementation=implementation, **kwargs)
+                       for implementation in layers.IMPLEMENTATIONS],
+                      (2, height, width, c_in))
 
 
 def test_phase_conv_transpose_of_one_pixel_is_the_reversed_kernel_centre():
@@ -99,9 +107,9 @@ def test_phase_conv_transpose_of_one_pixel_is_the_reversed_kernel_centre():
 @pytest.mark.parametrize('layer', [layers.PhaseConvTranspose(3), layers.SpaceToDepthConv(3)])
 def test_gradients_against_finite_differences_to_second_order(x64, layer):
   """Reverse-over-reverse works (WGAN-GP and R1 differentiate D's input gradient)."""
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 2), jnp.float64)
-  params = _perturbed(_f64(layer.init(jax.random.PRNGKey(1), x)), jax.random.PRNGKey(2))
-  check_grads(lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x))), (params, x), order=2,
+  x = jnp.asarray(_normal(0, (2, 6, 6, 2)))
+  params = _perturbed(_f64(jax.jit(layer.init)(jax.random.PRNGKey(1), x)), 2)
+  check_grads(jax.jit(lambda p, x: jnp.sum(jnp.tanh(layer.apply(p, x)))), (params, x), order=2,
               modes=['rev'])
 
 
@@ -114,12 +122,12 @@ def test_gradients_against_finite_differences_to_second_order(x64, layer):
 ])
 def test_bad_arguments_raise(make, kwargs, message):
   with pytest.raises(ValueError, match=message):
-    make(4, **kwargs).init(jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 2)))
+    jax.eval_shape(make(4, **kwargs).init, jax.random.PRNGKey(0), jnp.zeros((1, 4, 4, 2)))
 
 
 def test_bad_input_rank_raises():
   with pytest.raises(ValueError, match=r'\(B, H, W, C\)'):
-    layers.SpaceToDepthConv(4).init(jax.random.PRNGKey(0), jnp.zeros((4, 4, 2)))
+    jax.eval_shape(layers.SpaceToDepthConv(4).init, jax.random.PRNGKey(0), jnp.zeros((4, 4, 2)))
 
 
 # --- DCGAN before and after: the models as they were, on the flax layers. ----------------------
@@ -171,69 +179,77 @@ def _apply(module, variables, inputs, *, training):
                       mutable=['batch_stats'] if training else False)
 
 
-@pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
+@pytest.mark.parametrize('image_shape', [
+    (32, 32, 3), pytest.param((64, 64, 3), marks=pytest.mark.slow)])
 def test_dcgan_models_equal_the_plain_ones(x64, image_shape):
-  """Same variables from one key (checkpoints stay loadable); same outputs and gradients."""
+  """Deeper DCGANs than MNIST's (4x4 seed, middle stages): same variables from one key
+  (checkpoints stay loadable); same outputs, batch statistics and gradients in training mode.
+  28x28 is covered, step by step, by the train-step test below."""
   features = 4
-  z = jax.random.normal(jax.random.PRNGKey(0), (3, 10), jnp.float64)
-  x = jax.random.uniform(jax.random.PRNGKey(1), (3, *image_shape), jnp.float64, -1, 1)
+  z = _normal(0, (3, 10))
+  x = np.tanh(_normal(1, (3, *image_shape)))
   for plain, fast, inputs in [
       (PlainDCGANGenerator(image_shape, features), models.DCGANGenerator(image_shape, features),
        z),
       (PlainDCGANDiscriminator(image_shape, features),
        models.DCGANDiscriminator(image_shape, features), x)]:
-    variables = plain.init(jax.random.PRNGKey(2), inputs)
-    chex.assert_trees_all_equal(fast.init(jax.random.PRNGKey(2), inputs), variables)
-    variables = _perturbed(_f64(variables), jax.random.PRNGKey(3))
-    for training in (True, False):
-      out_plain, vjp_plain = jax.vjp(functools.partial(_apply, plain, training=training),
-                                     variables, inputs)
-      out_fast, vjp_fast = jax.vjp(functools.partial(_apply, fast, training=training),
-                                   variables, inputs)
-      chex.assert_trees_all_close(out_fast, out_plain, atol=1e-11, rtol=0)
-      cotangent = jax.tree.map(jnp.ones_like, out_plain)
-      chex.assert_trees_all_close(vjp_fast(cotangent), vjp_plain(cotangent), atol=1e-10, rtol=0)
+    inits = jax.jit(lambda k, p=plain, f=fast, i=inputs: (p.init(k, i), f.init(k, i)))(
+        jax.random.PRNGKey(2))
+    chex.assert_trees_all_equal(inits[1], inits[0])
+    variables = _perturbed(_f64(inits[0]), 3)
+
+    def outputs_and_vjps(module, variables, inputs):
+      out, vjp = jax.vjp(functools.partial(_apply, module, training=True), variables, inputs)
+      return out, vjp(jax.tree.map(jnp.ones_like, out))
+
+    results = jax.jit(lambda v, i, p=plain, f=fast: [outputs_and_vjps(m, v, i) for m in (p, f)])(
+        variables, inputs)
+    chex.assert_trees_all_close(results[1], results[0], atol=1e-10, rtol=0)
 
 
 def _run_steps(generator, discriminator, *, num_steps, batch_size, dtype):
+  """``(final state, [initial state, metrics of step 1, ...])``."""
   optimizer = optax.adam(2e-4, b1=0.5)
   image_shape = generator.image_shape
-  state = train.init_state(jax.random.PRNGKey(0), generator=generator,
-                           discriminator=discriminator, g_optimizer=optimizer,
-                           d_optimizer=optimizer, latent_dim=16, data_shape=image_shape)
+  state = jax.jit(functools.partial(
+      train.init_state, generator=generator, discriminator=discriminator, g_optimizer=optimizer,
+      d_optimizer=optimizer, latent_dim=16, data_shape=image_shape))(jax.random.PRNGKey(0))
   state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
                        state)
   step = jax.jit(train.make_train_step(generator=generator, discriminator=discriminator,
                                        g_optimizer=optimizer, d_optimizer=optimizer,
                                        latent_dim=16, latent_distribution='normal'))
-  history = []
+  history = [state]
   for i in range(num_steps):
-    x = jax.random.uniform(jax.random.PRNGKey(100 + i), (batch_size, *image_shape), dtype, -1, 1)
+    x = np.tanh(_normal(100 + i, (batch_size, *image_shape))).astype(dtype)
     state, metrics = step(state, {'x': x}, jax.random.PRNGKey(7))
     history.append(metrics)
   return state, history
 
 
 def test_dcgan_train_steps_equal_the_plain_ones(x64):
-  """Three alternating steps (Adam, batch norm, both players) give the same metrics and state."""
+  """From the same initial state (the same variables from the same key), two alternating steps
+  (Adam, batch norm, both players) give the same metrics and the same state."""
   shape, features = (28, 28, 1), 8
   plain = _run_steps(PlainDCGANGenerator(shape, features), PlainDCGANDiscriminator(shape, features),
-                     num_steps=3, batch_size=8, dtype=jnp.float64)
+                     num_steps=2, batch_size=8, dtype=jnp.float64)
   fast = _run_steps(models.DCGANGenerator(shape, features),
                     models.DCGANDiscriminator(shape, features),
-                    num_steps=3, batch_size=8, dtype=jnp.float64)
-  chex.assert_trees_all_close(fast[1], plain[1], atol=1e-10, rtol=1e-10)
-  chex.assert_trees_all_close(fast[0], plain[0], atol=1e-10, rtol=1e-10)
-  # The metrics moved: the comparison is not between two constants.
-  assert abs(float(plain[1][2]['d_loss'] - plain[1][0]['d_loss'])) > 1e-4
+                    num_steps=2, batch_size=8, dtype=jnp.float64)
+  chex.assert_trees_all_equal(fast[1][0], plain[1][0])  # Initial states.
+  chex.assert_trees_all_close(fast, plain, atol=1e-10, rtol=1e-10)  # Metrics, final states.
+  # Things moved: the comparison is not between constants.
+  assert abs(float(plain[1][2]['d_loss'] - plain[1][1]['d_loss'])) > 1e-4
+  assert float(jnp.abs(plain[0].g_params['ConvTranspose_0']['kernel']
+                       - plain[1][0].g_params['ConvTranspose_0']['kernel']).max()) > 1e-4
 
 
 @pytest.mark.slow
 def test_full_size_float32_dcgan_step_equals_the_plain_one():
-  """The benchmarked configuration (features 64, batch 64, float32): one step, metrics to 1e-5."""
+  """The benchmarked configuration (features 64, batch 64, float32): two steps' metrics."""
   shape = (28, 28, 1)
   _, plain = _run_steps(PlainDCGANGenerator(shape), PlainDCGANDiscriminator(shape), num_steps=2,
                         batch_size=64, dtype=jnp.float32)
   _, fast = _run_steps(models.DCGANGenerator(shape), models.DCGANDiscriminator(shape),
                        num_steps=2, batch_size=64, dtype=jnp.float32)
-  chex.assert_trees_all_close(fast, plain, rtol=1e-4, atol=1e-5)
+  chex.assert_trees_all_close(fast[1:], plain[1:], rtol=1e-4, atol=1e-5)
