@@ -24,6 +24,7 @@ too, or by ``lax.conv_general_dilated`` (``implementation='conv'``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -241,6 +242,67 @@ class SpaceToDepthConv(nn.Module):
     kernel = kernel.transpose((0, 2, 1, 3, 4, 5)).reshape((th, tw, sh * sw * channels,
                                                            self.features))
     y = conv_valid(x, kernel, implementation=self.implementation, precision=self.precision)
+    if bias is not None:
+      y = y + bias
+    return y
+
+
+def _conv_transpose(x, kernel, strides, precision):
+  return lax.conv_transpose(x, kernel, strides, 'SAME', precision=precision)
+
+
+def _conv_transpose_kernel_grad(x, dy, kernel_shape, strides, precision):
+  """dL/dkernel of ``_conv_transpose`` as the weight gradient of a strided convolution."""
+  pads = []
+  for k, s in zip(kernel_shape[:2], strides, strict=True):
+    left = k - 1 - _transpose_same_padding_before(k, s)
+    pads.append((left, k - s - left))
+  kh, kw, c_in, c_out = kernel_shape
+  conv = lambda k: lax.conv_general_dilated(dy, k, strides, pads,
+                                            dimension_numbers=('NHWC', 'HWOI', 'NHWC'),
+                                            precision=precision)
+  (dk,) = jax.linear_transpose(conv, jax.ShapeDtypeStruct(kernel_shape, dy.dtype))(x)
+  return dk[::-1, ::-1]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def adjoint_conv_transpose(x, kernel, strides, precision=None):
+  return _conv_transpose(x, kernel, strides, precision)
+
+
+@adjoint_conv_transpose.defjvp
+def _adjoint_conv_transpose_jvp(strides, precision, primals, tangents):
+  x, kernel = primals
+  dx, dkernel = tangents
+  y = _conv_transpose(x, kernel, strides, precision)
+  kernel_grad = lambda dy: _conv_transpose_kernel_grad(x, dy, kernel.shape, strides, precision)
+  (dy_kernel,) = jax.linear_transpose(kernel_grad, jax.ShapeDtypeStruct(y.shape, y.dtype))(
+      dkernel)
+  return y, _conv_transpose(dx, kernel, strides, precision) + dy_kernel
+
+
+class AdjointConvTranspose(nn.Module):
+  features: int
+  kernel_size: Sequence[int] = (4, 4)
+  strides: Sequence[int] = (2, 2)
+  padding: str = 'SAME'
+  use_bias: bool = True
+  kernel_init: Callable = default_kernel_init
+  bias_init: Callable = nn.initializers.zeros_init()
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  precision: lax.Precision | None = None
+
+  @nn.compact
+  def __call__(self, x):
+    (kh, kw), strides = _check_2d('AdjointConvTranspose', self.kernel_size, self.strides,
+                                  self.padding)
+    kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
+    y = adjoint_conv_transpose(x, kernel, strides, self.precision)
     if bias is not None:
       y = y + bias
     return y

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.layers import PhaseConvTranspose, SpaceToDepthConv
+from jaxgan.layers import AdjointConvTranspose
 
 ACTIVATIONS: dict[str, Callable] = {
     'relu': nn.relu,
@@ -151,10 +151,10 @@ class DCGANGenerator(nn.Module):
     h = nn.relu(norm()(h))
     for stage in range(depth - 1):
       channels = self.features * 2**(depth - 2 - stage)
-      h = PhaseConvTranspose(channels, (4, 4), strides=(2, 2), name=f'ConvTranspose_{stage}')(h)
+      h = AdjointConvTranspose(channels, (4, 4), strides=(2, 2), name=f'ConvTranspose_{stage}')(h)
       h = nn.relu(norm()(h))
-    h = PhaseConvTranspose(self.image_shape[-1], (4, 4), strides=(2, 2),
-                           name=f'ConvTranspose_{depth - 1}')(h)
+    h = nn.ConvTranspose(self.image_shape[-1], (4, 4), strides=(2, 2), padding='SAME',
+                         name=f'ConvTranspose_{depth - 1}')(h)
     return jnp.tanh(h)
 
 
@@ -178,11 +178,9 @@ class DCGANDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     depth = dcgan_depth(self.image_shape)
-    h = SpaceToDepthConv(self.features, (4, 4), strides=(2, 2), name='Conv_0')(x)
-    h = nn.leaky_relu(h, 0.2)
+    h = nn.leaky_relu(nn.Conv(self.features, (4, 4), strides=(2, 2), padding='SAME')(x), 0.2)
     for stage in range(1, depth):
-      h = SpaceToDepthConv(self.features * 2**stage, (4, 4), strides=(2, 2),
-                           name=f'Conv_{stage}')(h)
+      h = nn.Conv(self.features * 2**stage, (4, 4), strides=(2, 2), padding='SAME')(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        axis_name=self.axis_name if train else None)(h)
       h = nn.leaky_relu(h, 0.2)
