@@ -109,19 +109,29 @@ def _max_rss_mib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux.
 
 
-def _time_chunks(run_steps, *, warmup: int, chunks: int, steps: int) -> list[float]:
+def _time_chunks(run_steps, *, warmup: int, chunks: int, steps: int
+                 ) -> tuple[list[float], list[float]]:
+  """Wall-clock and process CPU (user + system, all threads) seconds of each chunk."""
   run_steps(warmup)
-  times = []
+  times, cpu = [], []
   for _ in range(chunks):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), os.times()
     run_steps(steps)
+    end_cpu = os.times()
     times.append(time.perf_counter() - start)
-  return times
+    cpu.append(end_cpu.user + end_cpu.system - start_cpu.user - start_cpu.system)
+  return times, cpu
+
+
+def _pin(cores: int) -> None:
+  """Restricts this process (and the thread pools it will create) to the first ``cores`` CPUs."""
+  if cores:
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
 
 
 def jaxgan_worker(args) -> dict:
   """Compiles and times ``make_train_step`` for ``args.model``; returns the measurements."""
-  rss_import = _max_rss_mib()
+  _pin(args.cores)
   sys.path.insert(0, REPO)
   import jax
   import jax.numpy as jnp
@@ -171,10 +181,11 @@ def jaxgan_worker(args) -> dict:
   start = time.perf_counter()
   run_steps(1)
   first_step_s = time.perf_counter() - start
-  times = _time_chunks(run_steps, warmup=args.warmup, chunks=args.chunks, steps=args.steps)
+  times, cpu = _time_chunks(run_steps, warmup=args.warmup, chunks=args.chunks, steps=args.steps)
   device = jax.devices()[0]
   stats = device.memory_stats() if device.platform != 'cpu' else None
   return {'compile_s': compile_s, 'first_step_s': first_step_s, 'chunk_s': times,
+          'chunk_cpu_s': cpu,
           'xla_flops_per_step': xla_flops, 'rss_after_import_mib': rss_import,
           'peak_rss_mib': _max_rss_mib(),
           'device_peak_mib': (stats or {}).get('peak_bytes_in_use', 0) / 2**20 or None,
@@ -184,8 +195,11 @@ def jaxgan_worker(args) -> dict:
 
 def torch_worker(args) -> dict:
   """Times ``torch_reference.make_train_step`` for ``args.model``; returns the measurements."""
+  _pin(args.cores)
   import torch
   rss_import = _max_rss_mib()
+  if args.cores:
+    torch.set_num_threads(args.cores)
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import torch_reference
 
@@ -221,17 +235,19 @@ def torch_worker(args) -> dict:
   start = time.perf_counter()
   run_steps(1)
   first_step_s = time.perf_counter() - start
-  times = _time_chunks(run_steps, warmup=args.warmup, chunks=args.chunks, steps=args.steps)
-  return {'compile_s': 0.0, 'first_step_s': first_step_s, 'chunk_s': times,
+  times, cpu = _time_chunks(run_steps, warmup=args.warmup, chunks=args.chunks, steps=args.steps)
+  return {'compile_s': 0.0, 'first_step_s': first_step_s, 'chunk_s': times, 'chunk_cpu_s': cpu,
           'rss_after_import_mib': rss_import, 'peak_rss_mib': _max_rss_mib(),
           'device_peak_mib': torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
           'device': (f'cuda: {torch.cuda.get_device_name()}' if cuda
-                     else f'cpu: {torch.get_num_threads()} threads'),
+                     else f'cpu: {torch.get_num_threads()} threads, OMP_WAIT_POLICY='
+                     f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}"),
           'version': f'torch {torch.__version__}'}
 
 
 def peak_worker(args) -> dict:
   """GFLOP/s of the fastest ``n x n`` float32 matrix product in XLA and PyTorch."""
+  _pin(args.cores)
   n = args.peak_size
   results = {}
   if args.framework in ('jaxgan', 'both'):
@@ -249,6 +265,8 @@ def peak_worker(args) -> dict:
   if args.framework in ('torch', 'both'):
     import torch
     cuda = args.device == 'gpu'
+    if args.cores:
+      torch.set_num_threads(args.cores)
     if cuda:
       torch.backends.cuda.matmul.allow_tf32 = True
     a = torch.randn(n, n, device='cuda' if cuda else 'cpu')
@@ -269,9 +287,9 @@ def peak_worker(args) -> dict:
 # Driver.
 
 
-def _run_worker(argv: list[str]) -> dict:
+def _run_worker(argv: list[str], env: dict[str, str] | None = None) -> dict:
   out = subprocess.run([sys.executable, os.path.abspath(__file__), *argv], capture_output=True,
-                       text=True, cwd=REPO, check=False)
+                       text=True, cwd=REPO, check=False, env={**os.environ, **(env or {})})
   if out.returncode:
     raise RuntimeError(f'worker {argv} failed:\n{out.stderr[-4000:]}')
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -307,7 +325,10 @@ def _summarize(runs: list[dict], model: str, batch: int, image_shape, peak_gflop
       continue
     rates = [r['steps'] / statistics.median(r['chunk_s']) for r in results]
     rate = statistics.median(rates)
+    cpu_ms = [1e3 * statistics.median(r['chunk_cpu_s']) / r['steps'] for r in results]
     entry = {'steps_per_s': rate, 'steps_per_s_rounds': rates, 'images_per_s': rate * batch,
+             'cpu_ms_per_step': statistics.median(cpu_ms), 'cpu_ms_per_step_rounds': cpu_ms,
+             'load_before_rounds': [r['load_before'] for r in results],
              'compile_s': statistics.median(r['compile_s'] for r in results),
              'first_step_s': statistics.median(r['first_step_s'] for r in results),
              'peak_rss_mib': max(r['peak_rss_mib'] for r in results),
@@ -331,8 +352,8 @@ def _summarize(runs: list[dict], model: str, batch: int, image_shape, peak_gflop
 def _table(summaries: list[dict], peak: dict) -> str:
   head = ('| model | batch | image | jaxgan steps/s | PyTorch steps/s | jaxgan / PyTorch '
           '(per round) | jaxgan images/s | jaxgan compile s | peak RSS MiB jaxgan / PyTorch '
-          '| model GFLOP/s jaxgan / PyTorch (% of matmul peak) |')
-  lines = [head, '|' + ' --- |' * 10]
+          '| CPU ms/step jaxgan / PyTorch | model GFLOP/s jaxgan / PyTorch (% of matmul peak) |')
+  lines = [head, '|' + ' --- |' * 11]
   best_peak = max(peak.values())
   for s in summaries:
     j, t = s.get('jaxgan'), s.get('torch')
@@ -346,7 +367,8 @@ def _table(summaries: list[dict], peak: dict) -> str:
         f"| {s['model']} | {s['batch_size']} | {'x'.join(map(str, s['image_shape']))} | "
         f"{fmt(j, 'steps_per_s', '.1f')} | {fmt(t, 'steps_per_s', '.1f')} | {ratio} | "
         f"{fmt(j, 'images_per_s', '.0f')} | {fmt(j, 'compile_s', '.1f')} | "
-        f"{fmt(j, 'peak_rss_mib', '.0f')} / {fmt(t, 'peak_rss_mib', '.0f')} | {flops} |")
+        f"{fmt(j, 'peak_rss_mib', '.0f')} / {fmt(t, 'peak_rss_mib', '.0f')} | "
+        f"{fmt(j, 'cpu_ms_per_step', '.0f')} / {fmt(t, 'cpu_ms_per_step', '.0f')} | {flops} |")
   return '\n'.join(lines)
 
 
@@ -372,6 +394,11 @@ def main(argv=None) -> dict:
   parser.add_argument('--torch_freeze_d', type=int, default=1,
                       help="1: no gradients for D's weights in the G step (as jax.grad)")
   parser.add_argument('--torch_channels_last', type=int, default=0)
+  parser.add_argument('--torch_omp_wait_policy', default='', choices=('', 'PASSIVE', 'ACTIVE'),
+                      help="OMP_WAIT_POLICY for PyTorch's OpenMP threads ('': unset, the "
+                           'default). PASSIVE keeps them from spinning on a busy machine')
+  parser.add_argument('--cores', type=int, default=0,
+                      help='pin every worker to the first N CPUs (torch gets N threads); 0: all')
   parser.add_argument('--out', default='', help='write the JSON results here')
   parser.add_argument('--worker', default='', choices=('', 'jaxgan', 'torch', 'peak'))
   parser.add_argument('--framework', default='both')
@@ -397,6 +424,7 @@ def main(argv=None) -> dict:
   if args.device == 'auto':
     args.device = _detect_device()
   common = ['--device', args.device, '--warmup', str(args.warmup), '--chunks', str(args.chunks),
+            '--cores', str(args.cores),
             '--torch_fused_adam', str(args.torch_fused_adam), '--torch_freeze_d',
             str(args.torch_freeze_d), '--torch_channels_last', str(args.torch_channels_last)]
   peak = _run_worker(['--worker', 'peak', '--framework', 'both', '--peak_size',
@@ -413,16 +441,19 @@ def main(argv=None) -> dict:
       for framework in frameworks:
         worker_args = ['--worker', framework, '--model', model, '--batch_size', str(batch),
                        '--image_shape', ','.join(map(str, shape)), *common]
+        env = ({'OMP_WAIT_POLICY': args.torch_omp_wait_policy}
+               if framework == 'torch' and args.torch_omp_wait_policy else None)
         if (model, framework) not in steps:
-          steps[model, framework] = args.steps or _calibrate(worker_args)
+          steps[model, framework] = args.steps or _calibrate(worker_args, env)
         load = os.getloadavg()[0]
-        result = _run_worker([*worker_args, '--steps', str(steps[model, framework])])
+        result = _run_worker([*worker_args, '--steps', str(steps[model, framework])], env)
         result.update(framework=framework, model=model, round=round_, load_before=load)
         runs.append(result)
         rate = result['steps'] / statistics.median(result['chunk_s'])
-        print(f'round {round_} {model:9s} {framework:6s} {rate:7.2f} steps/s  compile '
-              f"{result['compile_s']:.1f} s  peak RSS {result['peak_rss_mib']:.0f} MiB  "
-              f'load {load:.1f}', flush=True)
+        cpu_ms = 1e3 * statistics.median(result['chunk_cpu_s']) / result['steps']
+        print(f'round {round_} {model:9s} {framework:6s} {rate:7.2f} steps/s  CPU {cpu_ms:6.1f} '
+              f"ms/step  compile {result['compile_s']:.1f} s  peak RSS "
+              f"{result['peak_rss_mib']:.0f} MiB  load {load:.1f}", flush=True)
 
   summaries = []
   for model in models:
@@ -442,9 +473,9 @@ def main(argv=None) -> dict:
   return results
 
 
-def _calibrate(worker_args: list[str]) -> int:
+def _calibrate(worker_args: list[str], env: dict[str, str] | None) -> int:
   """Steps per chunk so that a chunk takes about one second (at least 3)."""
-  probe = _run_worker([*worker_args, '--warmup', '2', '--chunks', '1', '--steps', '3'])
+  probe = _run_worker([*worker_args, '--warmup', '2', '--chunks', '1', '--steps', '3'], env)
   per_step = probe['chunk_s'][0] / 3
   return max(3, int(round(1.0 / per_step)))
 
