@@ -5,27 +5,31 @@ G update with fresh latents against the updated D; Adam 2e-4 / b1 0.5; non-satur
 of the MLP GAN (``models.mnist_mlp_models``, lecture 004 "Example 2") and DCGAN (arXiv:1511.06434)
 in jaxgan (``train.make_train_step`` jitted by ``train.parallelize(..., 'none')``, state donated)
 and in PyTorch (``benchmarks/torch_reference.py``: identical layer shapes, losses, optimizer and
-algorithm).
+algorithm), twice: ``torch`` is PyTorch at its fastest (fused Adam; D's weights frozen in the G
+step, since ``jax.grad`` with respect to G's parameters never computes their gradients either),
+``torch_textbook`` the loop as usually written (default Adam, D's gradients computed and dropped).
 
 Every measurement runs in a fresh subprocess, so compile time is a cold compile and the peak
 resident memory (``getrusage`` max RSS; device peak bytes on GPU) belongs to one framework and
-one model. Measurements are interleaved jaxgan, PyTorch, jaxgan, PyTorch, ... for ``--rounds``
-rounds. Within a process: compile, ``--warmup`` steps, then ``--chunks`` chunks of ``--steps``
-steps, each timed to completion; steps/s is ``steps / median(chunk time)``. The table reports the
-median over rounds and the median of the per-round ratios jaxgan / PyTorch.
+one model. Measurements are interleaved jaxgan, torch, torch_textbook, jaxgan, ... for
+``--rounds`` rounds. Within a process: compile, ``--warmup`` steps, then ``--chunks`` chunks of
+``--steps`` steps, each timed to completion; steps/s is ``steps / median(chunk time)``. The
+table reports the median over rounds and the median of the per-round ratios. Beside wall-clock
+time, each chunk records the process's CPU time (user + system, all threads): on a machine that
+other jobs share it is the steadier measure of the work a step costs.
 
 FLOP/s: ``model FLOPs`` counts the multiply-adds of every dense and convolution layer in the
 forward and backward passes the algorithm needs (see :func:`step_flops`), the same for both
 frameworks and independent of how a layer is computed; it is compared with the fastest of a
 large float32 matrix product in XLA and in PyTorch on the same machine (``--peak_size``). XLA's own
-count of the compiled step (``cost_analysis``, which also sees elementwise work and the extra
-rows the phase form computes) is reported beside it.
+count of the compiled step (``cost_analysis``, which also counts elementwise work) is in the JSON.
 
 CPU (default here, batch 64, 28x28x1)::
 
     python benchmarks/throughput.py --out=runs/throughput_cpu.json
 
-GPU (when JAX and torch see one; DCGAN at 64x64x3 and batch 128 unless told otherwise)::
+GPU (when JAX and torch both see one; DCGAN at 64x64x3 and batch 128 unless told otherwise;
+TF32 on for PyTorch as XLA uses it by default; cuDNN autotuning on)::
 
     python benchmarks/throughput.py --out=runs/throughput_gpu.json
 
@@ -47,7 +51,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ('mnist_mlp', 'dcgan')
-FRAMEWORKS = ('jaxgan', 'torch')
+# 'torch': the PyTorch reference at its fastest (fused Adam, D frozen in the G step);
+# 'torch_textbook': the same loop as usually written (for-loop Adam, D's gradients computed and
+# discarded in the G step), e.g. pytorch/examples' dcgan.
+FRAMEWORKS = ('jaxgan', 'torch', 'torch_textbook')
 LATENT_DIM = 100
 DCGAN_FEATURES = 64
 
@@ -195,6 +202,7 @@ def jaxgan_worker(args) -> dict:
 
 def torch_worker(args) -> dict:
   """Times ``torch_reference.make_train_step`` for ``args.model``; returns the measurements."""
+  textbook = args.worker == 'torch_textbook'
   _pin(args.cores)
   import torch
   rss_import = _max_rss_mib()
@@ -217,7 +225,7 @@ def torch_worker(args) -> dict:
   generator, discriminator = generator.to(device), discriminator.to(device)
   step = torch_reference.make_train_step(
       generator, discriminator, lambda n: sample(n).to(device, non_blocking=True),
-      fused_adam=args.torch_fused_adam, freeze_d=args.torch_freeze_d)
+      fused_adam=not textbook, freeze_d=not textbook)
   height, width, channels = image_shape
   real = (torch.rand(args.batch_size, channels, height, width) * 2 - 1).to(device)
   if args.torch_channels_last and len(image_shape) == 3:
@@ -242,7 +250,7 @@ def torch_worker(args) -> dict:
           'device': (f'cuda: {torch.cuda.get_device_name()}' if cuda
                      else f'cpu: {torch.get_num_threads()} threads, OMP_WAIT_POLICY='
                      f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}"),
-          'version': f'torch {torch.__version__}'}
+          'version': f'torch {torch.__version__}' + (' (textbook loop)' if textbook else '')}
 
 
 def peak_worker(args) -> dict:
@@ -341,31 +349,40 @@ def _summarize(runs: list[dict], model: str, batch: int, image_shape, peak_gflop
       entry['xla_flops_per_step'] = results[0]['xla_flops_per_step']
       entry['xla_gflops_per_s'] = rate * results[0]['xla_flops_per_step'] / 1e9
     summary[framework] = entry
-  if all(by_framework.values()):
-    ratios = [j['steps'] / statistics.median(j['chunk_s']) / (t['steps'] / statistics.median(
-        t['chunk_s'])) for j, t in zip(by_framework['jaxgan'], by_framework['torch'], strict=True)]
-    summary['ratio_rounds'] = ratios
-    summary['ratio'] = statistics.median(ratios)
+  rate = lambda r: r['steps'] / statistics.median(r['chunk_s'])
+  for reference, key in (('torch', 'ratio'), ('torch_textbook', 'ratio_textbook')):
+    if by_framework['jaxgan'] and by_framework[reference]:
+      ratios = [rate(j) / rate(t) for j, t in zip(by_framework['jaxgan'], by_framework[reference],
+                                                  strict=True)]
+      summary[f'{key}_rounds'] = ratios
+      summary[key] = statistics.median(ratios)
   return summary
 
 
 def _table(summaries: list[dict], peak: dict) -> str:
   head = ('| model | batch | image | jaxgan steps/s | PyTorch steps/s | jaxgan / PyTorch '
-          '(per round) | jaxgan images/s | jaxgan compile s | peak RSS MiB jaxgan / PyTorch '
-          '| CPU ms/step jaxgan / PyTorch | model GFLOP/s jaxgan / PyTorch (% of matmul peak) |')
-  lines = [head, '|' + ' --- |' * 11]
+          '(per round) | PyTorch textbook steps/s | jaxgan / textbook | jaxgan images/s | '
+          'jaxgan compile s | peak RSS MiB jaxgan / PyTorch | CPU ms/step jaxgan / PyTorch | '
+          'model GFLOP/s jaxgan / PyTorch (% of matmul peak) |')
+  lines = [head, '|' + ' --- |' * 13]
   best_peak = max(peak.values())
+  fmt = lambda e, key, spec: format(e[key], spec) if e else '-'
   for s in summaries:
-    j, t = s.get('jaxgan'), s.get('torch')
-    fmt = lambda e, key, spec: format(e[key], spec) if e else '-'
-    rounds = ', '.join(f'{r:.2f}' for r in s.get('ratio_rounds', []))
-    ratio = f"**{s['ratio']:.2f}x** ({rounds})" if 'ratio' in s else '-'
+    j, t, tb = s.get('jaxgan'), s.get('torch'), s.get('torch_textbook')
+
+    def ratio(key, summary=s):
+      if key not in summary:
+        return '-'
+      rounds = ', '.join(f'{r:.2f}' for r in summary[f'{key}_rounds'])
+      return f'**{summary[key]:.2f}x** ({rounds})'
+
     flops = ' / '.join(f"{e['model_gflops_per_s']:.0f} "
                        f"({100 * e['model_gflops_per_s'] / best_peak:.0f}%)" if e else '-'
                        for e in (j, t))
     lines.append(
         f"| {s['model']} | {s['batch_size']} | {'x'.join(map(str, s['image_shape']))} | "
-        f"{fmt(j, 'steps_per_s', '.1f')} | {fmt(t, 'steps_per_s', '.1f')} | {ratio} | "
+        f"{fmt(j, 'steps_per_s', '.1f')} | {fmt(t, 'steps_per_s', '.1f')} | {ratio('ratio')} | "
+        f"{fmt(tb, 'steps_per_s', '.1f')} | {ratio('ratio_textbook')} | "
         f"{fmt(j, 'images_per_s', '.0f')} | {fmt(j, 'compile_s', '.1f')} | "
         f"{fmt(j, 'peak_rss_mib', '.0f')} / {fmt(t, 'peak_rss_mib', '.0f')} | "
         f"{fmt(j, 'cpu_ms_per_step', '.0f')} / {fmt(t, 'cpu_ms_per_step', '.0f')} | {flops} |")
@@ -389,10 +406,6 @@ def main(argv=None) -> dict:
                       help='steps per chunk; 0 picks about 1 s per chunk from the first step')
   parser.add_argument('--peak_size', type=int, default=2048)
   parser.add_argument('--peak_repeats', type=int, default=10)
-  parser.add_argument('--torch_fused_adam', type=int, default=1,
-                      help='1: Adam(fused=True); 0: the default (for-loop on CPU)')
-  parser.add_argument('--torch_freeze_d', type=int, default=1,
-                      help="1: no gradients for D's weights in the G step (as jax.grad)")
   parser.add_argument('--torch_channels_last', type=int, default=0)
   parser.add_argument('--torch_omp_wait_policy', default='', choices=('', 'PASSIVE', 'ACTIVE'),
                       help="OMP_WAIT_POLICY for PyTorch's OpenMP threads ('': unset, the "
@@ -400,14 +413,15 @@ def main(argv=None) -> dict:
   parser.add_argument('--cores', type=int, default=0,
                       help='pin every worker to the first N CPUs (torch gets N threads); 0: all')
   parser.add_argument('--out', default='', help='write the JSON results here')
-  parser.add_argument('--worker', default='', choices=('', 'jaxgan', 'torch', 'peak'))
+  parser.add_argument('--worker', default='', choices=('', *FRAMEWORKS, 'peak'))
   parser.add_argument('--framework', default='both')
   parser.add_argument('--model', default='')
   parser.add_argument('--image_shape', type=lambda s: [int(v) for v in s.split(',')])
   args = parser.parse_args(argv)
 
   if args.worker:
-    worker = {'jaxgan': jaxgan_worker, 'torch': torch_worker, 'peak': peak_worker}[args.worker]
+    worker = {'jaxgan': jaxgan_worker, 'torch': torch_worker, 'torch_textbook': torch_worker,
+              'peak': peak_worker}[args.worker]
     result = worker(args)
     if args.worker != 'peak':
       result['steps'] = args.steps
@@ -424,9 +438,7 @@ def main(argv=None) -> dict:
   if args.device == 'auto':
     args.device = _detect_device()
   common = ['--device', args.device, '--warmup', str(args.warmup), '--chunks', str(args.chunks),
-            '--cores', str(args.cores),
-            '--torch_fused_adam', str(args.torch_fused_adam), '--torch_freeze_d',
-            str(args.torch_freeze_d), '--torch_channels_last', str(args.torch_channels_last)]
+            '--cores', str(args.cores), '--torch_channels_last', str(args.torch_channels_last)]
   peak = _run_worker(['--worker', 'peak', '--framework', 'both', '--peak_size',
                       str(args.peak_size), '--peak_repeats', str(args.peak_repeats), *common])
   print(f'float32 {args.peak_size}^3 matmul peak: ' +
@@ -442,7 +454,7 @@ def main(argv=None) -> dict:
         worker_args = ['--worker', framework, '--model', model, '--batch_size', str(batch),
                        '--image_shape', ','.join(map(str, shape)), *common]
         env = ({'OMP_WAIT_POLICY': args.torch_omp_wait_policy}
-               if framework == 'torch' and args.torch_omp_wait_policy else None)
+               if framework != 'jaxgan' and args.torch_omp_wait_policy else None)
         if (model, framework) not in steps:
           steps[model, framework] = args.steps or _calibrate(worker_args, env)
         load = os.getloadavg()[0]
@@ -451,7 +463,7 @@ def main(argv=None) -> dict:
         runs.append(result)
         rate = result['steps'] / statistics.median(result['chunk_s'])
         cpu_ms = 1e3 * statistics.median(result['chunk_cpu_s']) / result['steps']
-        print(f'round {round_} {model:9s} {framework:6s} {rate:7.2f} steps/s  CPU {cpu_ms:6.1f} '
+        print(f'round {round_} {model:9s} {framework:14s} {rate:7.2f} steps/s  CPU {cpu_ms:6.1f} '
               f"ms/step  compile {result['compile_s']:.1f} s  peak RSS "
               f"{result['peak_rss_mib']:.0f} MiB  load {load:.1f}", flush=True)
 
