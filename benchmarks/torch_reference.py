@@ -76,18 +76,18 @@ def _dcgan_plan(image_shape) -> tuple[int, int]:
 
 class DCGANGenerator(nn.Module):
   """``z -> Dense(s*s*F*2^(n-1)) -> BN -> ReLU -> [ConvT 4x4/2 -> BN -> ReLU] x (n-1) ->
-  ConvT 4x4/2 -> tanh``, as ``jaxgan.models.DCGANGenerator``."""
+  ConvT 4x4/2 -> tanh``, as ``jaxgan.models.DCGANGenerator`` (no bias before batch norm)."""
 
   def __init__(self, latent_dim: int = 100, image_shape=(28, 28, 1), features: int = 64):
     super().__init__()
     self.size, depth = _dcgan_plan(image_shape)
     self.channels = features * 2**(depth - 1)
-    self.project = nn.Linear(latent_dim, self.size * self.size * self.channels)
+    self.project = nn.Linear(latent_dim, self.size * self.size * self.channels, bias=False)
     self.project_norm = nn.BatchNorm2d(self.channels, momentum=0.1, eps=1e-5)
     layers, channels = [], self.channels
     for stage in range(depth - 1):
       out = features * 2**(depth - 2 - stage)
-      layers += [nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1),
+      layers += [nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1, bias=False),
                  nn.BatchNorm2d(out, momentum=0.1, eps=1e-5), nn.ReLU()]
       channels = out
     layers += [nn.ConvTranspose2d(channels, image_shape[-1], 4, stride=2, padding=1), nn.Tanh()]
@@ -107,7 +107,8 @@ class DCGANDiscriminator(nn.Module):
     size, depth = _dcgan_plan(image_shape)
     layers = [nn.Conv2d(image_shape[-1], features, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
     for stage in range(1, depth):
-      layers += [nn.Conv2d(features * 2**(stage - 1), features * 2**stage, 4, stride=2, padding=1),
+      layers += [nn.Conv2d(features * 2**(stage - 1), features * 2**stage, 4, stride=2, padding=1,
+                           bias=False),
                  nn.BatchNorm2d(features * 2**stage, momentum=0.1, eps=1e-5), nn.LeakyReLU(0.2)]
     self.body = nn.Sequential(*layers)
     self.out = nn.Linear(size * size * features * 2**(depth - 1), 1)
