@@ -7,7 +7,9 @@ data parallelism, ``train_and_evaluate``), :mod:`jaxgan.data` (toy and TFDS data
 :mod:`jaxgan.config` (default config and validation), :mod:`jaxgan.checkpoint` (orbax) and
 :mod:`jaxgan.visualize` (PNG pictures). Image GANs: :mod:`jaxgan.conditional` (cGAN, AC-GAN),
 :mod:`jaxgan.latent` (interpolation, latent arithmetic), :mod:`jaxgan.metrics` (FID, scores,
-sample distances), :mod:`jaxgan.eval` (the evaluation classifier) and ``python -m jaxgan.sample``.
+sample distances, mode coverage), :mod:`jaxgan.eval` (the evaluation classifier) and
+``python -m jaxgan.sample``. Against mode collapse: :mod:`jaxgan.mode_collapse` (feature matching,
+minibatch discrimination and stddev, unrolling, packing, instance noise).
 """
 
 from jaxgan import (
@@ -18,6 +20,7 @@ from jaxgan import (
     latent,
     losses,
     metrics,
+    mode_collapse,
     models,
     penalties,
     train,
@@ -30,5 +33,5 @@ __version__ = '0.1.0'
 __all__ = [
     'GANState', 'checkpoint', 'config', 'data', 'losses', 'make_train_step', 'models',
     'parallelize', 'penalties', 'train', 'train_and_evaluate', 'visualize',
-    'conditional', 'latent', 'metrics',
+    'conditional', 'latent', 'metrics', 'mode_collapse',
 ]

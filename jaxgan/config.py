@@ -37,6 +37,15 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.output_activation = 'identity'
   # 'dcgan' only: channels of G's last / D's first convolution.
   config.model.features = 64
+  # 'mlp' only, against mode collapse (jaxgan.mode_collapse): D's minibatch-discrimination
+  # kernels K (0 is off) and their dimension C (arXiv:1606.03498), the minibatch-stddev feature
+  # (arXiv:1710.10196), and spectral normalization of every Dense in D (arXiv:1802.05957).
+  config.model.minibatch_kernels = 0
+  config.model.minibatch_kernel_dim = 8
+  config.model.minibatch_stddev = False
+  config.model.spectral_norm = False
+  # 'mlp' only: biases start U(+-bias_scale / sqrt(fan_in)) (1 is PyTorch's default); 0 is zeros.
+  config.model.bias_scale = 0.0
   # Classes K of a class-conditional GAN (labelled image data); 0 is unconditional.
   config.model.num_classes = 0
   # How a conditional D sees the label: 'input' (label maps/features appended to its input,
@@ -54,6 +63,8 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.r1_gamma = 0.0
   # WGAN weight clipping of D (arXiv:1701.07875); 0 is off.
   config.loss.weight_clip = 0.0
+  # G matches the mean of D's intermediate features instead of g_loss (arXiv:1606.03498).
+  config.loss.feature_matching = False
   # AC-GAN's weight of the auxiliary class cross-entropy (arXiv:1610.09585); needs
   # model.num_classes > 0 and model.name='dcgan'; 0 is off (then a conditional D sees the label).
   config.loss.auxiliary_classifier_weight = 0.0
@@ -67,11 +78,19 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.update_rule = 'alternating'
   # D updates per G update (k of Algorithm 1); each uses its own real minibatch.
   config.train.num_d_steps = 1
+  # Against mode collapse: G's loss through K unrolled D updates (arXiv:1611.02163; 0 is off),
+  # PacGAN's packing m (arXiv:1712.04086; 1 is off; must divide batch_size per device), and the
+  # std of instance noise on D's inputs (arXiv:1610.04490; 0 is off).
+  config.train.unrolled_steps = 0
+  config.train.pack = 1
+  config.train.instance_noise = 0.0
   # Adam for both players (DCGAN: lr 2e-4, b1 0.5).
   config.train.g_lr = 2e-4
   config.train.d_lr = 2e-4
   config.train.b1 = 0.5
   config.train.b2 = 0.999
+  # Cosine decay of both learning rates over num_steps down to this fraction; 1.0 is constant.
+  config.train.lr_final_fraction = 1.0
   # 'none', 'pmap' or 'shard_map' (data-parallel over all local devices).
   config.train.parallel = 'none'
   # Intervals in G steps; the final step always logs, samples and checkpoints.
@@ -122,6 +141,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   for field in ('gradient_penalty_weight', 'r1_gamma', 'weight_clip', 'label_smoothing'):
     _check_positive(f'loss.{field}', config.loss[field], allow_zero=True)
   _validate_image_options(config)
+  _validate_mode_collapse(config, num_devices=num_devices)
   if config.train.update_rule == 'simultaneous' and config.train.num_d_steps != 1:
     raise ValueError(f"config.train.num_d_steps={config.train.num_d_steps} needs "
                      f"config.train.update_rule='alternating'; simultaneous takes one")
@@ -213,3 +233,40 @@ def _validate_more(config: ml_collections.ConfigDict) -> None:
     if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0
                              for w in widths):
       raise ValueError(f'config.model.{field}={widths!r} must be a non-empty tuple of ints > 0')
+
+
+def _validate_mode_collapse(config: ml_collections.ConfigDict, *, num_devices: int) -> None:
+  """The fields of :mod:`jaxgan.mode_collapse` (absent fields take their defaults)."""
+  model, train = config.model, config.train
+  for field, value in (('model.minibatch_kernels', model.get('minibatch_kernels', 0)),
+                       ('train.unrolled_steps', train.get('unrolled_steps', 0)),
+                       ('train.instance_noise', train.get('instance_noise', 0.0))):
+    _check_positive(field, value, allow_zero=True)
+  _check_positive('model.minibatch_kernel_dim', model.get('minibatch_kernel_dim', 8))
+  _check_positive('model.bias_scale', model.get('bias_scale', 0.0), allow_zero=True)
+  final = train.get('lr_final_fraction', 1.0)
+  if not 0 <= final <= 1:
+    raise ValueError(f'config.train.lr_final_fraction={final!r} must be in [0, 1]')
+  pack = train.get('pack', 1)
+  if not (isinstance(pack, int) and pack >= 1):
+    raise ValueError(f'config.train.pack={pack!r} must be an integer >= 1')
+  if (train.batch_size // max(num_devices, 1)) % pack:
+    raise ValueError(f'config.train.pack={pack} must divide the per-device batch of '
+                     f'{train.batch_size // max(num_devices, 1)} (config.train.batch_size='
+                     f'{train.batch_size} over {num_devices} devices)')
+  uses_d_options = (model.get('minibatch_kernels', 0) or model.get('minibatch_stddev', False)
+                    or model.get('spectral_norm', False))
+  if uses_d_options and model.name != 'mlp':
+    raise ValueError(f"config.model.minibatch_kernels/minibatch_stddev/spectral_norm need "
+                     f"config.model.name='mlp', got {model.name!r}")
+  num_classes = model.get('num_classes', 0)
+  unconditional_only = {'train.pack': pack, 'loss.feature_matching':
+                        config.loss.get('feature_matching', False),
+                        'train.unrolled_steps': train.get('unrolled_steps', 0),
+                        'model.minibatch_kernels': model.get('minibatch_kernels', 0),
+                        'model.minibatch_stddev': model.get('minibatch_stddev', False),
+                        'model.spectral_norm': model.get('spectral_norm', False)}
+  used = {k: v for k, v in unconditional_only.items() if v and not (k == 'train.pack' and v == 1)}
+  if num_classes and used:
+    raise ValueError(f'config.model.num_classes={num_classes} (a conditional GAN) does not '
+                     f'support the unconditional mode-collapse options {used}')

@@ -293,6 +293,117 @@ def hinge_generator_loss(fake_logits: ArrayLike) -> jax.Array:
   return -jnp.mean(jnp.asarray(fake_logits))
 
 
+
+def loss_sensitive_discriminator_loss(
+    real_logits: ArrayLike,
+    fake_logits: ArrayLike,
+    *,
+    margin: ArrayLike = 1.0,
+    hinge_weight: float = 1.0,
+) -> jax.Array:
+  r"""Loss-sensitive GAN (LS-GAN) discriminator loss.
+
+  LS-GAN learns a loss function ``L_theta(x)`` that should be lower on real data than on
+  generated data by at least a data-dependent margin ``Delta(x, G(z))``. jaxgan keeps D's sign
+  convention (higher logit = more real) by reading ``L_theta(x) = -D(x)``:
+
+  .. math::
+    L_D = \mathbb{E}_x[L_\theta(x)]
+          + \lambda\, \mathbb{E}_{x, z}\big[\Delta(x, G(z)) + L_\theta(x) - L_\theta(G(z))\big]_+
+        = -\mathbb{E}_x[D(x)] + \lambda\, \mathbb{E}_{x, z}
+          \big[\Delta(x, G(z)) - D(x) + D(G(z))\big]_+
+
+  D minimizes ``L_D``. Because ``x`` and ``z`` are independent, the hinge term is averaged over
+  **all** (real element, fake element) pairs, an unbiased estimate that also accepts unequal
+  batches. ``L_theta`` should be Lipschitz (the paper's analysis needs it): add weight decay or
+  a gradient penalty.
+
+  Signature deviation from the other families: the paper's margin is a distance between samples,
+  which the logits do not carry. Pass it as ``margin``: a scalar (a constant margin, the default
+  1.0) or an array that broadcasts to ``(real_logits.size, fake_logits.size)``, e.g.
+  ``loss_sensitive_margin(real, fake)`` for the paper's L1 distance. For the same reason, and
+  because the hinge couples real and fake logits (``L_D`` is not a real term plus a fake term),
+  this family is not in :data:`LOSS_PAIRS`.
+
+  Paper: Qi 2017, arXiv:1701.06264 (Eq. 5 and 6).
+
+  Args:
+    real_logits: D's outputs on real data, any shape (flattened).
+    fake_logits: D's outputs on generated data, any shape (flattened).
+    margin: ``Delta``, a scalar or an array broadcastable to ``(R, F)``, R and F the numbers of
+      real and fake elements.
+    hinge_weight: ``lambda > 0``, the weight of the hinge term.
+
+  Returns:
+    A scalar.
+
+  Raises:
+    ValueError: if ``hinge_weight`` is not positive.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # -mean(1, 3) + mean([1 - 1 + 0, 1 - 3 + 0]_+) = -2 + mean(0, 0) = -2
+    >>> print(loss_sensitive_discriminator_loss(jnp.array([1.0, 3.0]), jnp.array([0.0])))
+    -2.0
+  """
+  if not hinge_weight > 0:
+    raise ValueError(f"hinge_weight must be positive; got hinge_weight={hinge_weight!r}")
+  real = jnp.ravel(jnp.asarray(real_logits))
+  fake = jnp.ravel(jnp.asarray(fake_logits))
+  hinge = jax.nn.relu(jnp.asarray(margin) - real[:, None] + fake[None, :])
+  return -jnp.mean(real) + hinge_weight * jnp.mean(hinge)
+
+
+def loss_sensitive_generator_loss(fake_logits: ArrayLike) -> jax.Array:
+  r"""Loss-sensitive GAN (LS-GAN) generator loss.
+
+  .. math::
+    L_G = \mathbb{E}_z[L_\theta(G(z))] = -\mathbb{E}_z[D(G(z))]
+
+  G minimizes the learned loss of its samples (with ``L_theta = -D``, as in
+  :func:`loss_sensitive_discriminator_loss`).
+
+  Paper: Qi 2017, arXiv:1701.06264 (Eq. 7).
+
+  Args:
+    fake_logits: D's outputs on generated data, any shape.
+
+  Returns:
+    A scalar, minus the mean over all elements.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> print(loss_sensitive_generator_loss(jnp.array([-2.0, 0.5])))
+    0.75
+  """
+  return -jnp.mean(jnp.asarray(fake_logits))
+
+
+def loss_sensitive_margin(real: ArrayLike, fake: ArrayLike, *, scale: float = 1.0) -> jax.Array:
+  r"""The LS-GAN margin ``Delta(x_i, G(z_j)) = scale * ||x_i - G(z_j)||_1`` for every pair.
+
+  Args:
+    real: ``(R, ...)`` real samples.
+    fake: ``(F, ...)`` generated samples of the same per-example shape.
+    scale: multiplies the L1 distance (the paper averages over pixels for images).
+
+  Returns:
+    ``(R, F)`` margins, the ``margin`` argument of :func:`loss_sensitive_discriminator_loss`
+    for per-example logits of shapes ``(R,)`` and ``(F,)``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> loss_sensitive_margin(jnp.array([[0.0, 0.0]]), jnp.array([[1.0, -2.0], [0.0, 0.5]]))
+    Array([[3. , 0.5]], dtype=float32)
+  """
+  real = jnp.asarray(real)
+  fake = jnp.asarray(fake)
+  if real.shape[1:] != fake.shape[1:]:
+    raise ValueError(f'real and fake examples must have one shape; got {real.shape[1:]} and '
+                     f'{fake.shape[1:]}')
+  diff = real.reshape((real.shape[0], 1, -1)) - fake.reshape((1, fake.shape[0], -1))
+  return scale * jnp.sum(jnp.abs(diff), axis=-1)
+
 # Each entry is (discriminator loss, generator loss); the names are what configs refer to.
 LOSS_PAIRS: dict[str, tuple[LossFn, LossFn]] = {
     'minimax': (minimax_discriminator_loss, minimax_generator_loss),

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxgan.layers import AdjointConvTranspose
@@ -32,6 +33,19 @@ ACTIVATIONS: dict[str, Callable] = {
     'leaky_relu': lambda x: nn.leaky_relu(x, negative_slope=0.2),
     'identity': lambda x: x,
 }
+
+
+def fan_in_uniform_bias(scale: float, fan_in: int) -> Callable:
+  """Bias initializer ``U(-scale / sqrt(fan_in), scale / sqrt(fan_in))``; 0 gives zeros.
+
+  ``scale=1`` is PyTorch's default for ``nn.Linear``. Non-zero biases matter for low-dimensional
+  inputs: with zero biases a ReLU MLP is positively homogeneous at init, ``f(t x) = t f(x)``, so
+  every kink passes through the origin and toy samples lie on rays until the biases have grown.
+  """
+  if scale == 0:
+    return nn.initializers.zeros
+  bound = scale / math.sqrt(fan_in)
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
 def _activation(name: str) -> Callable:
@@ -48,21 +62,26 @@ class MLPGenerator(nn.Module):
     data_shape: shape of one sample, e.g. ``(1,)``, ``(2,)`` or ``(28, 28, 1)``.
     activation: hidden activation name (``'relu'``, ``'tanh'``, ``'leaky_relu'``).
     output_activation: ``'tanh'`` for images in [-1, 1], ``'identity'`` for unbounded toys.
+    bias_scale: biases start ``U(+-bias_scale / sqrt(fan_in))`` (see :func:`fan_in_uniform_bias`);
+      0, the default, starts them at zero.
   """
 
   hidden: Sequence[int]
   data_shape: Sequence[int]
   activation: str = 'relu'
   output_activation: str = 'identity'
+  bias_scale: float = 0.0
 
   @nn.compact
   def __call__(self, z, train: bool = False):
     del train  # No batch norm.
     act = _activation(self.activation)
+    dense = lambda width, h: nn.Dense(
+        width, bias_init=fan_in_uniform_bias(self.bias_scale, h.shape[-1]))(h)
     h = z
     for width in self.hidden:
-      h = act(nn.Dense(width)(h))
-    h = nn.Dense(math.prod(self.data_shape))(h)
+      h = act(dense(width, h))
+    h = dense(math.prod(self.data_shape), h)
     h = _activation(self.output_activation)(h)
     return h.reshape((z.shape[0], *self.data_shape))
 
@@ -73,20 +92,25 @@ class MLPDiscriminator(nn.Module):
   Attributes:
     hidden: widths of the hidden layers.
     activation: hidden activation name.
+    bias_scale: biases start ``U(+-bias_scale / sqrt(fan_in))`` (see :func:`fan_in_uniform_bias`);
+      0, the default, starts them at zero.
   """
 
   hidden: Sequence[int]
   activation: str = 'relu'
+  bias_scale: float = 0.0
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train
     act = _activation(self.activation)
+    dense = lambda width, h: nn.Dense(
+        width, bias_init=fan_in_uniform_bias(self.bias_scale, h.shape[-1]))(h)
     h = x.reshape((x.shape[0], -1))
     for width in self.hidden:
-      h = act(nn.Dense(width)(h))
+      h = act(dense(width, h))
     self.sow('intermediates', 'features', h)
-    return nn.Dense(1)(h)[:, 0]
+    return dense(1, h)[:, 0]
 
 
 def gaussian_1d_models() -> tuple[MLPGenerator, MLPDiscriminator]:

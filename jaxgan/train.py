@@ -40,7 +40,7 @@ from jax import lax
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgan import conditional, losses, models, penalties, visualize
+from jaxgan import conditional, losses, mode_collapse, models, penalties, visualize
 from jaxgan import data as data_lib
 
 UPDATE_RULES = ('alternating', 'simultaneous')
@@ -87,14 +87,16 @@ def sample_latent(key: jax.Array, num: int, latent_dim: int,
 def init_state(key: jax.Array, *, generator: nn.Module, discriminator: nn.Module,
                g_optimizer: optax.GradientTransformation,
                d_optimizer: optax.GradientTransformation, latent_dim: int,
-               data_shape: tuple[int, ...], ema: bool = False) -> GANState:
+               data_shape: tuple[int, ...], pack: int = 1, ema: bool = False) -> GANState:
   """Initializes both players' variables and optimizer states at step 0.
 
+  With ``pack > 1`` (PacGAN) D is built for inputs of ``packed_shape(data_shape, pack)``.
   With ``ema``, ``ema_g_params`` starts as a copy of ``g_params``.
   """
   k_g, k_d = jax.random.split(key)
   g_vars = generator.init(k_g, jnp.zeros((1, latent_dim)), train=False)
-  d_vars = discriminator.init(k_d, jnp.zeros((1, *data_shape)), train=False)
+  d_vars = discriminator.init(
+      k_d, jnp.zeros((1, *mode_collapse.packed_shape(data_shape, pack))), train=False)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       g_params=g_vars['params'], d_params=d_vars['params'],
@@ -164,8 +166,10 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     update: str = 'alternating', num_d_steps: int = 1,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
                     weight_clip: float | None = None, axis_name: str | None = None,
-                    skip_nonfinite: bool = False, num_classes: int = 0,
-                    auxiliary_classifier_weight: float = 0.0, ema_decay: float = 0.0):
+                    feature_matching: bool = False, unrolled_steps: int = 0, pack: int = 1,
+                    instance_noise: float = 0.0, skip_nonfinite: bool = False,
+                    num_classes: int = 0, auxiliary_classifier_weight: float = 0.0,
+                    ema_decay: float = 0.0):
   """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
 
   Args:
@@ -182,6 +186,18 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       (arXiv:1801.04406); 0 turns it off.
     weight_clip: clip D's weights to ``[-c, c]`` after each update (WGAN, arXiv:1701.07875).
     axis_name: the device axis when run under ``pmap``/``shard_map``; None on one device.
+    feature_matching: G minimizes :func:`jaxgan.mode_collapse.feature_matching_loss` of D's sown
+      ``'features'`` on a real minibatch (the last D step's) and its fakes, instead of
+      ``g_loss_fn`` (arXiv:1606.03498).
+    unrolled_steps: ``K``; G's loss is taken against D after ``K`` more updates with
+      ``d_optimizer`` on the same real minibatch and G's fakes, differentiated through
+      (arXiv:1611.02163). These look-ahead updates are not kept: D trains as usual.
+      Differentiating through Adam needs ``optax.adam(..., eps_root=1e-8)``: with the default
+      ``eps_root=0`` a parameter with zero gradient gives ``d sqrt(v) / dv = inf`` and a NaN.
+    pack: PacGAN's ``m`` (arXiv:1712.04086): D judges ``pack`` samples concatenated, so init D
+      with ``init_state(..., pack=pack)``; ``m`` must divide the (per-device) minibatch.
+    instance_noise: std of Gaussian noise added to every real and fake input of D, in D's and
+      G's updates (arXiv:1610.04490); 0 turns it off.
     skip_nonfinite: if a loss or gradient norm of the step is NaN/inf, return the state as it
       was before the step (both players), with only ``step`` advanced; the step is still
       reported in the metrics (see :mod:`jaxgan.faults`).
@@ -193,6 +209,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       cross-entropy: D on real and fake data, G on fake data. 0 turns it off.
     ema_decay: decay of the moving average of G's weights in ``state.ema_g_params`` (see
       :func:`update_ema`; the state needs ``init_state(..., ema=True)``); 0 turns it off.
+    Feature matching, unrolling and packing are for unconditional models: with
+    ``num_classes > 0`` they raise a ``ValueError``.
 
   Returns:
     ``train_step(state, batch, key)``. ``batch['x']`` has shape ``(num_d_steps * m, *data_shape)``
@@ -211,6 +229,16 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
   if update == 'simultaneous' and num_d_steps != 1:
     raise ValueError(f"update='simultaneous' takes both gradients at one point, so num_d_steps "
                      f'must be 1, got {num_d_steps}')
+  if unrolled_steps < 0:
+    raise ValueError(f'unrolled_steps must be >= 0, got {unrolled_steps}')
+  if pack < 1:
+    raise ValueError(f'pack must be >= 1, got {pack}')
+  if not instance_noise >= 0:
+    raise ValueError(f'instance_noise must be >= 0, got {instance_noise}')
+  if num_classes and (pack > 1 or feature_matching or unrolled_steps):
+    raise ValueError(f'pack={pack}, feature_matching={feature_matching} and '
+                     f'unrolled_steps={unrolled_steps} are for unconditional models; '
+                     f'num_classes={num_classes} needs pack=1, no feature matching, no unrolling')
   sample_z = functools.partial(sample_latent, latent_dim=latent_dim,
                                distribution=latent_distribution)
   if num_classes < 0 or auxiliary_classifier_weight < 0 or not 0 <= ema_decay < 1:
@@ -237,7 +265,18 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     return apply_model(generator, g_params, g_batch_stats, z, train=True,
                        labels=fake_labels(key, num))
 
+  def d_view(x, key):
+    """What D is shown of a batch: instance noise added, then PacGAN packs formed."""
+    if instance_noise:
+      if axis_name:
+        key = jax.random.fold_in(key, lax.axis_index(axis_name))
+      x = mode_collapse.add_instance_noise(key, x, std=instance_noise)
+    return mode_collapse.pack_samples(x, pack)
+
   def d_loss(d_params, state: GANState, real, fake, key, real_y=None, fake_y=None):
+    if pack > 1 or instance_noise:
+      k_real, k_fake = jax.random.split(jax.random.fold_in(key, 1))
+      real, fake = d_view(real, k_real), d_view(fake, k_fake)
     real_out, d_stats = apply_model(discriminator, d_params, state.d_batch_stats, real,
                                     train=True, labels=real_y)
     fake_out, d_stats = apply_model(discriminator, d_params, d_stats, fake, train=True,
@@ -262,11 +301,22 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                'd_fake': jnp.mean(nn.sigmoid(fake_logits)), **extra}
     return loss, (d_stats, metrics)
 
-  def g_loss(g_params, state: GANState, key, num):
+  def g_loss(g_params, state: GANState, key, num, real=None):
     fake, g_stats = generate(g_params, state.g_batch_stats, key, num)
+    if unrolled_steps:
+      state = unrolled_d(state, real, fake, key)
+    k_real, k_fake = jax.random.split(jax.random.fold_in(key, 1))
+    if feature_matching:
+      _, real_features, _ = mode_collapse.discriminator_features(
+          discriminator, state.d_params, state.d_batch_stats, d_view(real, k_real), train=True)
+      _, fake_features, _ = mode_collapse.discriminator_features(
+          discriminator, state.d_params, state.d_batch_stats, d_view(fake, k_fake), train=True)
+      loss = mode_collapse.feature_matching_loss(real_features, fake_features,
+                                                 axis_name=axis_name)
+      return loss, (g_stats, {'g_loss': loss})
     fake_y = fake_labels(key, num)
-    fake_out, _ = apply_model(discriminator, state.d_params, state.d_batch_stats, fake,
-                              train=True, labels=fake_y)
+    fake_out, _ = apply_model(discriminator, state.d_params, state.d_batch_stats,
+                              d_view(fake, k_fake), train=True, labels=fake_y)
     fake_logits, fake_class = conditional.split_logits(fake_out)
     loss = g_loss_fn(fake_logits)
     extra = {}
@@ -274,6 +324,15 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       extra['g_class_loss'] = class_loss(fake_class, fake_y)
       loss += auxiliary_classifier_weight * extra['g_class_loss']
     return loss, (g_stats, {'g_loss': loss, **extra})
+
+  def unrolled_d(state: GANState, real, fake, key):
+    """D after ``unrolled_steps`` updates on ``(real, fake)``; differentiable in ``fake``."""
+    def d_update(carry):
+      state, j = carry
+      grads, (d_stats, _) = jax.grad(d_loss, has_aux=True)(
+          state.d_params, state, real, fake, jax.random.fold_in(key, 2 + j))
+      return apply_d(state, pmean(grads), pmean(d_stats)), j + 1
+    return mode_collapse.unroll(d_update, (state, 0), unrolled_steps)[0]
 
   def d_gradients(state: GANState, real, k_z, k_penalty, real_y=None):
     """D's gradients at ``state`` on ``real`` and fakes drawn with ``k_z``."""
@@ -285,8 +344,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     metrics['d_grad_norm'] = optax.tree.norm(grads)
     return grads, g_stats, pmean(d_stats), metrics
 
-  def g_gradients(state: GANState, key, num):
-    grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num)
+  def g_gradients(state: GANState, key, num, real=None):
+    grads, (g_stats, metrics) = jax.grad(g_loss, has_aux=True)(state.g_params, state, key, num,
+                                                                real)
     grads = pmean(grads)
     metrics['g_grad_norm'] = optax.tree.norm(grads)
     return grads, pmean(g_stats), metrics
@@ -325,7 +385,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       d_grads, _, d_stats, d_metrics = d_gradients(state, minibatches[:, 0], k_z, k_penalty,
                                                    label_minibatches[0])
       # The same key draws the same fakes: both gradients are taken at one point.
-      g_grads, g_stats, g_metrics = g_gradients(state, k_z, m)
+      g_grads, g_stats, g_metrics = g_gradients(state, k_z, m, minibatches[:, 0])
       new_state = apply_g(apply_d(state, d_grads, d_stats), g_grads, g_stats)
     else:
       for j in range(num_d_steps):
@@ -333,7 +393,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
             state, minibatches[:, j], jax.random.fold_in(k_z, j), jax.random.fold_in(k_penalty, j),
             label_minibatches[j])
         state = apply_d(state, d_grads, d_stats).replace(g_batch_stats=pmean(g_stats))
-      g_grads, g_stats, g_metrics = g_gradients(state, k_g, m)
+      g_grads, g_stats, g_metrics = g_gradients(state, k_g, m, minibatches[:, -1])
       new_state = apply_g(state, g_grads, g_stats)
 
     if ema_decay:
@@ -419,6 +479,18 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
     return conditional.build_models(config, axis_name=axis_name)
   shape = data_lib.data_shape(config.data.name)
   name = config.model.name
+  if name == 'mlp' and mode_collapse_discriminator(config):
+    bias_scale = config.model.get('bias_scale', 0.0)
+    return (models.MLPGenerator(hidden=tuple(config.model.g_hidden), data_shape=shape,
+                                activation=config.model.activation,
+                                output_activation=config.model.output_activation,
+                                bias_scale=bias_scale),
+            mode_collapse.StabilizedMLPDiscriminator(
+                hidden=tuple(config.model.d_hidden), activation=config.model.activation,
+                minibatch_kernels=config.model.minibatch_kernels,
+                minibatch_kernel_dim=config.model.minibatch_kernel_dim,
+                minibatch_stddev=config.model.minibatch_stddev,
+                spectral_norm=config.model.spectral_norm, bias_scale=bias_scale))
   if name == 'gaussian_1d_mlp':
     return models.gaussian_1d_models()
   if name == 'mnist_mlp':
@@ -437,6 +509,13 @@ def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = N
   raise ValueError(f'config.model.name={name!r} is not allowed; expected one of {list(MODELS)}')
 
 
+def mode_collapse_discriminator(config: ml_collections.ConfigDict) -> bool:
+  """Whether ``config.model`` asks for minibatch features, spectral norm or bias init in D."""
+  model = config.model
+  return bool(model.get('minibatch_kernels', 0) or model.get('minibatch_stddev', False)
+              or model.get('spectral_norm', False) or model.get('bias_scale', 0.0))
+
+
 def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
                      discriminator: nn.Module, *, axis_name: str | None = None) -> Callable:
   """:func:`make_train_step` with the losses, penalties and optimizers ``config`` names."""
@@ -451,16 +530,30 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       update=config.train.update_rule, num_d_steps=config.train.num_d_steps,
       gradient_penalty_weight=config.loss.gradient_penalty_weight,
       r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
-      axis_name=axis_name, skip_nonfinite=config.train.on_nonfinite == 'skip',
+      axis_name=axis_name, feature_matching=config.loss.get('feature_matching', False),
+      unrolled_steps=config.train.get('unrolled_steps', 0), pack=config.train.get('pack', 1),
+      instance_noise=config.train.get('instance_noise', 0.0),
+      skip_nonfinite=config.train.on_nonfinite == 'skip',
       num_classes=config.model.get('num_classes', 0),
       auxiliary_classifier_weight=config.loss.get('auxiliary_classifier_weight', 0.0),
       ema_decay=config.train.get('ema_decay', 0.0))
 
 
 def optimizers(config: ml_collections.ConfigDict):
-  """Adam for G and for D with the config's learning rates and betas."""
+  """Adam for G and for D with the config's learning rates and betas.
+
+  ``train.lr_final_fraction < 1`` decays both learning rates with a cosine over
+  ``train.num_steps`` to that fraction. With ``train.unrolled_steps`` D's Adam gets
+  ``eps_root=1e-8`` so that G's gradient through the unrolled updates stays finite (see
+  :func:`make_train_step`).
+  """
   t = config.train
-  return (optax.adam(t.g_lr, b1=t.b1, b2=t.b2), optax.adam(t.d_lr, b1=t.b1, b2=t.b2))
+  eps_root = 1e-8 if t.get('unrolled_steps', 0) else 0.0
+  final = t.get('lr_final_fraction', 1.0)
+  lr = lambda peak: (peak if final == 1.0 else
+                     optax.cosine_decay_schedule(peak, t.num_steps, alpha=final))
+  return (optax.adam(lr(t.g_lr), b1=t.b1, b2=t.b2),
+          optax.adam(lr(t.d_lr), b1=t.b1, b2=t.b2, eps_root=eps_root))
 
 
 def _batches(config: ml_collections.ConfigDict, key: jax.Array, start_step: int
@@ -562,6 +655,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                      g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                      latent_dim=config.model.latent_dim,
                      data_shape=data_lib.data_shape(config.data.name),
+                     pack=config.train.get('pack', 1),
                      ema=bool(config.train.get('ema_decay', 0.0)))
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
