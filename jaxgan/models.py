@@ -25,6 +25,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.layers import AdjointConvTranspose
+
 ACTIVATIONS: dict[str, Callable] = {
     'relu': nn.relu,
     'tanh': jnp.tanh,
@@ -150,7 +152,9 @@ class DCGANGenerator(nn.Module):
 
   ``z -> Dense(s*s*F*2^(n-1)) -> BN -> ReLU -> [ConvT 4x4/2 -> BN -> ReLU] x (n-1)
   -> ConvT 4x4/2 -> tanh``, where ``s`` is 7 for 28x28 images and 4 for 32 or 64, and ``n`` the
-  number of doublings. For 28x28x1: 7x7x128 -> 14x14x64 -> 28x28x1.
+  number of doublings. For 28x28x1: 7x7x128 -> 14x14x64 -> 28x28x1. The transposed convolutions
+  are :class:`jaxgan.layers.AdjointConvTranspose`: ``nn.ConvTranspose``'s parameters (same names)
+  and outputs, with gradients that XLA:CPU computes about 15x faster.
 
   Attributes:
     image_shape: ``(H, W, C)`` of the output images, values in [-1, 1].
@@ -175,9 +179,11 @@ class DCGANGenerator(nn.Module):
     h = nn.relu(norm()(h))
     for stage in range(depth - 1):
       channels = self.features * 2**(depth - 2 - stage)
-      h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding='SAME', use_bias=False)(h)
+      h = AdjointConvTranspose(channels, (4, 4), strides=(2, 2), use_bias=False,
+                               name=f'ConvTranspose_{stage}')(h)
       h = nn.relu(norm()(h))
-    h = nn.ConvTranspose(self.image_shape[-1], (4, 4), strides=(2, 2), padding='SAME')(h)
+    h = AdjointConvTranspose(self.image_shape[-1], (4, 4), strides=(2, 2),
+                             name=f'ConvTranspose_{depth - 1}')(h)
     return jnp.tanh(h)
 
 
