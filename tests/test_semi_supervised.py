@@ -430,13 +430,18 @@ def test_discriminator_is_the_reference_formula():
   # the output layer); no noise at test time (deterministic=True).
   d = ssl.SSGANDiscriminator(hidden=(32, 16, 8))
   x = jax.random.uniform(jax.random.key(0), (6, 28, 28, 1))
-  params = _perturb(d.init(jax.random.key(1), x)['params'], jax.random.key(2))
-  h = x.reshape(6, 784)
-  for dense, wn in ssl.weight_norm_layer_names(d):
-    theta, g = params[dense]['kernel'], params[wn][f'{dense}/kernel/scale']
-    h = h @ (theta * g / jnp.sqrt(jnp.sum(theta ** 2, axis=0))) + params[dense]['bias']
-    h = h if dense == 'dense_out' else jnp.maximum(h, 0.0)
-  chex.assert_trees_all_close(d.apply({'params': params}, x), h, rtol=1e-5, atol=1e-5)
+  params = _perturb(jax.jit(d.init)(jax.random.key(1), x)['params'], jax.random.key(2))
+
+  def formula(params):
+    h = x.reshape(6, 784)
+    for dense, wn in ssl.weight_norm_layer_names(d):
+      theta, g = params[dense]['kernel'], params[wn][f'{dense}/kernel/scale']
+      h = h @ (theta * g / jnp.sqrt(jnp.sum(theta ** 2, axis=0))) + params[dense]['bias']
+      h = h if dense == 'dense_out' else jnp.maximum(h, 0.0)
+    return h
+
+  got = jax.jit(lambda p: d.apply({'params': p}, x))(params)
+  chex.assert_trees_all_close(got, jax.jit(formula)(params), rtol=1e-5, atol=1e-5)
 
 
 def test_generator_is_the_reference_formula():
@@ -444,18 +449,22 @@ def test_generator_is_the_reference_formula():
   # softplus] x 2 -> l2normalize(Dense): W = V * W_scale / ||V||_column -> sigmoid.
   g = ssl.SSGANGenerator(hidden=(24, 12))
   z = jax.random.uniform(jax.random.key(0), (10, 100))
-  g_vars = g.init(jax.random.key(1), z)
+  g_vars = jax.jit(g.init)(jax.random.key(1), z)
   params = _perturb(g_vars['params'], jax.random.key(2))
-  h = z
-  for i in range(2):
-    a = h @ params[f'Dense_{i}']['kernel']
-    mean, var = jnp.mean(a, 0), jnp.var(a, 0)
-    h = jax.nn.softplus((a - mean) / jnp.sqrt(1e-6 + var) + params[f'BatchNorm_{i}']['bias'])
-  v, s = params['Dense_2']['kernel'], params['WeightNorm_0']['Dense_2/kernel/scale']
-  expected = jax.nn.sigmoid(h @ (v * s / jnp.sqrt(jnp.sum(v ** 2, 0))) + params['Dense_2']['bias'])
-  images, _ = g.apply({'params': params, 'batch_stats': g_vars['batch_stats']}, z, train=True,
-                      mutable=['batch_stats'])
-  chex.assert_trees_all_close(images.reshape(10, 784), expected, rtol=1e-5, atol=1e-6)
+
+  def formula(params):
+    h = z
+    for i in range(2):
+      a = h @ params[f'Dense_{i}']['kernel']
+      mean, var = jnp.mean(a, 0), jnp.var(a, 0)
+      h = jax.nn.softplus((a - mean) / jnp.sqrt(1e-6 + var) + params[f'BatchNorm_{i}']['bias'])
+    v, s = params['Dense_2']['kernel'], params['WeightNorm_0']['Dense_2/kernel/scale']
+    return jax.nn.sigmoid(h @ (v * s / jnp.sqrt(jnp.sum(v ** 2, 0))) + params['Dense_2']['bias'])
+
+  images, _ = jax.jit(lambda p: g.apply({'params': p, 'batch_stats': g_vars['batch_stats']}, z,
+                                        train=True, mutable=['batch_stats']))(params)
+  chex.assert_trees_all_close(images.reshape(10, 784), jax.jit(formula)(params), rtol=1e-5,
+                              atol=1e-6)
 
 
 def test_weighted_unsupervised_loss_is_the_reference_loss_unl():
@@ -483,8 +492,9 @@ def test_first_step_moves_every_trained_parameter_by_lr():
   g, d = sst.build_models(config)
   g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
   x = jax.random.uniform(jax.random.key(0), (60, 28, 28, 1)) ** 3
-  state = sst.init_state(jax.random.key(1), generator=g, discriminator=d, g_optimizer=g_opt,
-                         d_optimizer=d_opt, latent_dim=8, init_images=x[:50])
+  state = jax.jit(lambda key: sst.init_state(
+      key, generator=g, discriminator=d, g_optimizer=g_opt, d_optimizer=d_opt, latent_dim=8,
+      init_images=x[:50]))(jax.random.key(1))
   step = sst.make_ssgan_train_step(generator=g, discriminator=d, g_optimizer=g_opt,
                                    d_optimizer=d_opt, latent_dim=8)
   batch = {'x_unl': x[:20], 'x_unl2': x[20:40], 'x_lab': x[40:], 'y_lab': jnp.arange(20) % 10}
