@@ -21,8 +21,11 @@ errors of the 10,000 test images:
         --out=ssgan_mnist_100.json --data_dir=/work/shared/data/tensorflow_datasets
 
 Paper, 100 labels: 93 +- 6.5 errors (10 seeds). The public MNIST code keeps the learning rate
-constant; ``--config.train.lr_schedule=linear`` decays it linearly to 0 over the run, which helps
-short runs. See the README's "Semi-supervised MNIST" section for what a CPU budget reaches.
+constant; ``--config.train.lr_schedule=linear`` decays it linearly to 0 over the run. Do not use
+it for short runs: the classifier only starts to profit from the unlabeled data after about 6
+epochs at the full rate (after 8 epochs, D itself: 1512 +- 62 errors with 'linear', 1083 +- 16
+with 'constant', seeds 0-1). See the README's "Semi-supervised MNIST" section for what a CPU
+budget reaches.
 """
 
 import ml_collections

@@ -411,3 +411,99 @@ def test_optimizer_schedules():
     updates, state = g_opt.update(grads, state, params)
   updates, state = g_opt.update(grads, state, params)
   chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -1.5e-3), rtol=1e-4)
+
+
+# ------------------------------------------- equivalence with the paper's public Theano code
+# openai/improved-gan, mnist_svhn_cifar10/{train_mnist_feature_matching.py, nn.py}, written out
+# as plain formulas and compared with the Flax modules on perturbed (non-initial) parameters.
+
+
+def _perturb(tree, key):
+  leaves, treedef = jax.tree.flatten(tree)
+  keys = jax.random.split(key, len(leaves))
+  noisy = [a + 0.05 * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys, strict=True)]
+  return treedef.unflatten(noisy)
+
+
+def test_discriminator_is_the_reference_formula():
+  # nn.DenseLayer: W = theta * weight_scale / ||theta||_column, a = x W + b, then ReLU (none on
+  # the output layer); no noise at test time (deterministic=True).
+  d = ssl.SSGANDiscriminator(hidden=(32, 16, 8))
+  x = jax.random.uniform(jax.random.key(0), (6, 28, 28, 1))
+  params = _perturb(jax.jit(d.init)(jax.random.key(1), x)['params'], jax.random.key(2))
+
+  def formula(params):
+    h = x.reshape(6, 784)
+    for dense, wn in ssl.weight_norm_layer_names(d):
+      theta, g = params[dense]['kernel'], params[wn][f'{dense}/kernel/scale']
+      h = h @ (theta * g / jnp.sqrt(jnp.sum(theta ** 2, axis=0))) + params[dense]['bias']
+      h = h if dense == 'dense_out' else jnp.maximum(h, 0.0)
+    return h
+
+  got = jax.jit(lambda p: d.apply({'params': p}, x))(params)
+  chex.assert_trees_all_close(got, jax.jit(formula)(params), rtol=1e-5, atol=1e-5)
+
+
+def test_generator_is_the_reference_formula():
+  # [Dense (no bias) -> nn.BatchNormLayer(g=None): (a - mean) / sqrt(1e-6 + var) + b ->
+  # softplus] x 2 -> l2normalize(Dense): W = V * W_scale / ||V||_column -> sigmoid.
+  g = ssl.SSGANGenerator(hidden=(24, 12))
+  z = jax.random.uniform(jax.random.key(0), (10, 100))
+  g_vars = jax.jit(g.init)(jax.random.key(1), z)
+  params = _perturb(g_vars['params'], jax.random.key(2))
+
+  def formula(params):
+    h = z
+    for i in range(2):
+      a = h @ params[f'Dense_{i}']['kernel']
+      mean, var = jnp.mean(a, 0), jnp.var(a, 0)
+      h = jax.nn.softplus((a - mean) / jnp.sqrt(1e-6 + var) + params[f'BatchNorm_{i}']['bias'])
+    v, s = params['Dense_2']['kernel'], params['WeightNorm_0']['Dense_2/kernel/scale']
+    return jax.nn.sigmoid(h @ (v * s / jnp.sqrt(jnp.sum(v ** 2, 0))) + params['Dense_2']['bias'])
+
+  images, _ = jax.jit(lambda p: g.apply({'params': p, 'batch_stats': g_vars['batch_stats']}, z,
+                                        train=True, mutable=['batch_stats']))(params)
+  chex.assert_trees_all_close(images.reshape(10, 784), jax.jit(formula)(params), rtol=1e-5,
+                              atol=1e-6)
+
+
+def test_weighted_unsupervised_loss_is_the_reference_loss_unl():
+  # The reference: loss_unl = -0.5 mean(l_unl) + 0.5 mean(softplus(l_unl))
+  #                           + 0.5 mean(softplus(l_fake)),  l = lse(logits),
+  # added with weight 1 (--unlabeled_weight=1). Real rows C, B: l_unl = (ln 2, 0); fake rows A,
+  # B: l_fake = (ln 3, 0). -0.5 (ln 2)/2 + 0.5 (ln 3 + ln 2)/2 + 0.5 (ln 4 + ln 2)/2 = 0.7945135,
+  # which is the config's unlabeled_weight 0.5 times jaxgan's unhalved L_unsup.
+  real, fake = jnp.array([ROW_C, ROW_B]), jnp.array([ROW_A, ROW_B])
+  l_unl, l_fake = jax.nn.logsumexp(real, -1), jax.nn.logsumexp(fake, -1)
+  reference = (-0.5 * jnp.mean(l_unl) + 0.5 * jnp.mean(jax.nn.softplus(l_unl))
+               + 0.5 * jnp.mean(jax.nn.softplus(l_fake)))
+  chex.assert_trees_all_close(reference, 0.7945134, rtol=1e-6)
+  weight = _load_config().train.unlabeled_weight
+  assert weight == 0.5
+  chex.assert_trees_all_close(weight * losses.semi_supervised_discriminator_loss(real, fake),
+                              reference, rtol=1e-6)
+
+
+def test_first_step_moves_every_trained_parameter_by_lr():
+  # Adam's first step is lr * g / sqrt(g^2 + 1e-8) (nn.adam_updates): lr = 3e-3 for every entry
+  # with |g| >> 1e-4, so the largest move of each trained leaf is 3e-3; D's hidden weight-norm
+  # scales are not trained (train_scale=False) and do not move at all.
+  config = _tiny_config()
+  g, d = sst.build_models(config)
+  g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
+  x = jax.random.uniform(jax.random.key(0), (60, 28, 28, 1)) ** 3
+  state = jax.jit(lambda key: sst.init_state(
+      key, generator=g, discriminator=d, g_optimizer=g_opt, d_optimizer=d_opt, latent_dim=8,
+      init_images=x[:50]))(jax.random.key(1))
+  step = sst.make_ssgan_train_step(generator=g, discriminator=d, g_optimizer=g_opt,
+                                   d_optimizer=d_opt, latent_dim=8)
+  batch = {'x_unl': x[:20], 'x_unl2': x[20:40], 'x_lab': x[40:], 'y_lab': jnp.arange(20) % 10}
+  new, _ = jax.jit(step)(state, batch, jax.random.key(2))
+  moved = lambda a, b: float(jnp.max(jnp.abs(a - b)))
+  d_moves = jax.tree.map(moved, new.gan.d_params, state.gan.d_params)
+  g_moves = jax.tree.map(moved, new.gan.g_params, state.gan.g_params)
+  for path, m in jax.tree_util.tree_leaves_with_path(d_moves):
+    hidden_scale = path[0].key.startswith('wn_') and path[0].key != 'wn_out'
+    assert m == (0.0 if hidden_scale else pytest.approx(3e-3, rel=1e-4)), (path, m)
+  for path, m in jax.tree_util.tree_leaves_with_path(g_moves):
+    assert m == pytest.approx(3e-3, rel=1e-3), (path, m)
