@@ -21,6 +21,7 @@ grid for the conditional model) to ``--samples_dir``.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -47,6 +48,8 @@ flags.DEFINE_float('cpu_budget_s', 900.0, 'CPU seconds of training per config.')
 flags.DEFINE_integer('num_samples', 10_000, 'Generated samples per model for the metrics.')
 flags.DEFINE_string('out', None, 'JSON output path.')
 flags.DEFINE_string('samples_dir', None, 'Where to write one sample PNG per config.')
+flags.DEFINE_list('overrides', [], 'Config fields to change, as CONFIG.FIELD=VALUE, e.g. '
+                  'cgan_mnist.train.num_steps=8000,cgan_mnist.model.features=64.')
 
 
 def load_config(name: str):
@@ -54,6 +57,21 @@ def load_config(name: str):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def apply_overrides(name: str, config, overrides) -> None:
+  """Sets ``config`` fields from ``NAME.FIELD=VALUE`` strings addressed to config ``name``."""
+  for item in overrides:
+    target, sep, value = item.partition('=')
+    config_name, _, field = target.partition('.')
+    if not sep or not field:
+      raise ValueError(f'--overrides entry {item!r} is not CONFIG.FIELD=VALUE')
+    if config_name == name:
+      try:
+        value = ast.literal_eval(value)
+      except (ValueError, SyntaxError):
+        pass  # a plain string
+      config.update_from_flattened_dict({field: value})
 
 
 def train_for_budget(config, cpu_budget_s: float):
@@ -116,13 +134,15 @@ def main(argv):
   for name in FLAGS.configs:
     config = load_config(name)
     config.data.data_dir = FLAGS.data_dir
+    apply_overrides(name, config, FLAGS.overrides)
     print(f'{name}: training for {FLAGS.cpu_budget_s:.0f} CPU seconds', flush=True)
     generator, state, steps, wall_s, cpu_s = train_for_budget(config, FLAGS.cpu_budget_s)
     generate = evaluator.make_generate(config, generator)
     fake, labels = generate(state, jax.random.PRNGKey(1234), FLAGS.num_samples)
     scores = evaluator.image_metrics(fake, extractor=extractor, reference_stats=train_stats,
                                      labels=labels)
-    row = {'config': name, 'steps': steps, 'wall_s': round(wall_s, 1), 'cpu_s': round(cpu_s, 1),
+    row = {'config': name, 'overrides': [o for o in FLAGS.overrides if o.startswith(name + '.')],
+           'steps': steps, 'wall_s': round(wall_s, 1), 'cpu_s': round(cpu_s, 1),
            'batch_size': config.train.batch_size, 'ema_decay': config.train.ema_decay, **scores}
     print(row, flush=True)
     results.append(row)

@@ -9,9 +9,9 @@ loss; samples and evaluation use the moving average of G's weights.
         --config.data.data_dir=../shared/data/tensorflow_datasets
     python -m jaxgan.sample --workdir=runs/cgan_mnist --mode=class_grid
 
-Evaluates every 1,000 steps: jaxgan's MNIST classifier recognizes the requested digit in >= 95%
-of samples (``label_accuracy`` in metrics.jsonl) well within the 3,000 steps; see the README's
-"Image GANs" table for the measured run.
+Evaluates every 1,000 steps (``label_accuracy`` in metrics.jsonl: how often jaxgan's MNIST
+classifier recognizes the requested digit). Measured: 0.856 after these 3,000 steps, 0.905 after
+8,000 (``--config.train.num_steps=8000``); see the README's "Image GANs" section.
 """
 
 from jaxgan.config import default_config
