@@ -290,7 +290,7 @@ def hinge_generator_loss(fake_logits: ArrayLike) -> jax.Array:
     >>> print(hinge_generator_loss(jnp.array([-2.0, 0.5])))
     0.75
   """
-  return -jnp.mean(jnp.asarray(fake_logits))
+  return wasserstein_generator_loss(fake_logits)
 
 
 
@@ -376,7 +376,7 @@ def loss_sensitive_generator_loss(fake_logits: ArrayLike) -> jax.Array:
     >>> print(loss_sensitive_generator_loss(jnp.array([-2.0, 0.5])))
     0.75
   """
-  return -jnp.mean(jnp.asarray(fake_logits))
+  return wasserstein_generator_loss(fake_logits)
 
 
 def loss_sensitive_margin(real: ArrayLike, fake: ArrayLike, *, scale: float = 1.0) -> jax.Array:
