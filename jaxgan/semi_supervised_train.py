@@ -263,7 +263,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'config.train.lr_schedule={config.train.lr_schedule!r} is not allowed; '
                      f'expected one of {list(LR_SCHEDULES)}')
   for field in ('data.num_labels', 'data.num_classes', 'model.latent_dim', 'train.num_epochs',
-                'train.batch_size', 'train.lr', 'train.init_batch_size', 'eval.batch_size'):
+                'train.batch_size', 'train.g_lr', 'train.d_lr', 'train.init_batch_size', 'eval.batch_size'):
     section, name = field.split('.')
     if not config[section][name] > 0:
       raise ValueError(f'config.{field}={config[section][name]!r} must be > 0')
@@ -292,16 +292,17 @@ def optimizers(config: ml_collections.ConfigDict, discriminator: ssl.SSGANDiscri
   learning-rate schedule; D's hidden weight-norm scales stay frozen unless
   ``config.train.train_hidden_scale``."""
   t = config.train
-  lr = t.lr
-  if t.lr_schedule == 'linear':
-    lr = optax.linear_schedule(t.lr, 0.0, transition_steps=t.num_epochs * steps_per_epoch)
-  adam = lambda: optax.adam(lr, b1=t.b1, b2=t.b2, eps=0.0, eps_root=1e-8)
-  d_optimizer = adam()
+  def adam(lr):
+    if t.lr_schedule == 'linear':
+      lr = optax.linear_schedule(lr, 0.0, transition_steps=t.num_epochs * steps_per_epoch)
+    return optax.adam(lr, b1=t.b1, b2=t.b2, eps=0.0, eps_root=1e-8)
+
+  d_optimizer = adam(t.d_lr)
   if not t.train_hidden_scale:
     d_optimizer = optax.chain(
         d_optimizer,
         optax.masked(optax.set_to_zero(), lambda p: ssl.hidden_scale_mask(discriminator, p)))
-  return adam(), d_optimizer
+  return adam(t.g_lr), d_optimizer
 
 
 def _read_curve(path: str, last_epoch: int) -> list[dict]:

@@ -299,7 +299,8 @@ def test_paper_config_builds_the_paper_models():
   sst.validate(config)
   g, d = sst.build_models(config)
   assert (tuple(g.hidden), tuple(d.hidden)) == ((500, 500), (1000, 500, 250, 250, 250))
-  assert (d.input_noise, d.hidden_noise, config.train.lr, config.train.b1) == (0.3, 0.5, 3e-3, 0.5)
+  assert (d.input_noise, d.hidden_noise, config.train.b1) == (0.3, 0.5, 0.5)
+  assert (config.train.g_lr, config.train.d_lr) == (1e-3, 3e-3)  # The code: 3e-3 for both.
   config.train.lr_schedule = 'cosine'
   with pytest.raises(ValueError, match="lr_schedule='cosine'"):
     sst.validate(config)
@@ -400,17 +401,18 @@ def test_optimizer_schedules():
   config = _tiny_config(num_epochs=2, lr_schedule='linear')
   d = ssl.SSGANDiscriminator(hidden=(4,))
   params = d.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))['params']
-  g_opt, _ = sst.optimizers(config, d, steps_per_epoch=5)
+  g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=5)
   # Adam's first step moves each parameter by lr (|m_hat / sqrt(v_hat)| = 1); the linear schedule
-  # is at 3e-3 at step 0 and 3e-3 * (1 - 5/10) after half the 10 steps.
+  # is at D's 3e-3 at step 0 and 3e-3 * (1 - 5/10) after half the 10 steps. G's runs from 1e-3.
   grads = jax.tree.map(jnp.ones_like, params)
-  state = g_opt.init(params)
-  updates, state = g_opt.update(grads, state, params)
-  chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -3e-3), rtol=1e-4)
-  for _ in range(4):
-    updates, state = g_opt.update(grads, state, params)
-  updates, state = g_opt.update(grads, state, params)
-  chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -1.5e-3), rtol=1e-4)
+  for opt, lr in ((d_opt, 3e-3), (g_opt, 1e-3)):
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -lr), rtol=1e-4)
+    for _ in range(4):
+      updates, state = opt.update(grads, state, params)
+    updates, state = opt.update(grads, state, params)
+    chex.assert_trees_all_close(updates['dense_out']['bias'], jnp.full(10, -lr / 2), rtol=1e-4)
 
 
 # ------------------------------------------- equivalence with the paper's public Theano code
@@ -485,9 +487,9 @@ def test_weighted_unsupervised_loss_is_the_reference_loss_unl():
 
 
 def test_first_step_moves_every_trained_parameter_by_lr():
-  # Adam's first step is lr * g / sqrt(g^2 + 1e-8) (nn.adam_updates): lr = 3e-3 for every entry
-  # with |g| >> 1e-4, so the largest move of each trained leaf is 3e-3; D's hidden weight-norm
-  # scales are not trained (train_scale=False) and do not move at all.
+  # Adam's first step is lr * g / sqrt(g^2 + 1e-8) (nn.adam_updates): lr for every entry with
+  # |g| >> 1e-4, so the largest move of each trained leaf is its player's lr (D 3e-3, G 1e-3);
+  # D's hidden weight-norm scales are not trained (train_scale=False) and do not move at all.
   config = _tiny_config()
   g, d = sst.build_models(config)
   g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
@@ -506,4 +508,4 @@ def test_first_step_moves_every_trained_parameter_by_lr():
     hidden_scale = path[0].key.startswith('wn_') and path[0].key != 'wn_out'
     assert m == (0.0 if hidden_scale else pytest.approx(3e-3, rel=1e-4)), (path, m)
   for path, m in jax.tree_util.tree_leaves_with_path(g_moves):
-    assert m == pytest.approx(3e-3, rel=1e-3), (path, m)
+    assert m == pytest.approx(1e-3, rel=1e-3), (path, m)
