@@ -263,7 +263,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f'config.train.lr_schedule={config.train.lr_schedule!r} is not allowed; '
                      f'expected one of {list(LR_SCHEDULES)}')
   for field in ('data.num_labels', 'data.num_classes', 'model.latent_dim', 'train.num_epochs',
-                'train.batch_size', 'train.g_lr', 'train.d_lr', 'train.init_batch_size', 'eval.batch_size'):
+                'train.batch_size', 'train.g_lr', 'train.d_lr', 'train.init_batch_size',
+                'eval.batch_size'):
     section, name = field.split('.')
     if not config[section][name] > 0:
       raise ValueError(f'config.{field}={config[section][name]!r} must be > 0')
