@@ -133,7 +133,7 @@ def test_unrolled_config_gets_finite_generator_gradients():
   chex.assert_tree_all_finite(metrics)
 
 
-@pytest.mark.parametrize('name', ['mog_grid', 'mog_grid_best'])
+@pytest.mark.parametrize('name', ['mog_grid', 'mog_grid_best', 'mog_ring_best'])
 def test_configs_validate_and_take_a_step(name):
   config = small(load_config(name))
   config_lib.validate(config)

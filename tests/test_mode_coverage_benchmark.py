@@ -78,6 +78,17 @@ def test_ema_method_is_scored_on_the_hand_computed_average_of_g_weights():
   assert not np.allclose(samples[0], raw, atol=1e-4)  # the average, not the last weights
 
 
+def test_best_recipe_is_per_dataset_and_table_has_the_issues_methods():
+  best = bench.METHODS['best']
+  ring, grid = best.for_dataset('ring'), best.for_dataset('grid')
+  # A per-dataset entry replaces the whole field: the ring's step options are its own.
+  assert ring.step == {'r1_gamma': 0.001} and grid.step == {'r1_gamma': 0.01}
+  assert dataclasses.replace(ring, step=grid.step) == grid  # nothing else differs
+  assert ring.per_dataset == grid.per_dataset == {}
+  assert set(bench.TABLE) == {'best', 'vanilla', 'minimax', 'feature_matching',
+                              'minibatch_discrimination', 'pacgan2', 'r1', 'unrolled', 'wgan_gp'}
+
+
 def test_summary_is_mean_and_standard_error():
   s = bench.summarize([1.0, 2.0, 3.0, 6.0])  # mean 3, sample std sqrt(14/3), se = that / 2
   np.testing.assert_allclose(s['mean'], 3.0)
