@@ -9,7 +9,10 @@ The protocol of PacGAN (arXiv:1712.04086, Table 1), which VEEGAN's table also fo
 
 Each method trains ``--seeds`` seeds at once: ``init_state`` is ``jax.vmap``-ed over the seeds'
 keys, the pure train step over ``(state, batch, key)``, and a ``lax.scan`` over a chunk of
-steps (data drawn inside it) makes one compiled program that the host calls repeatedly.
+steps (data drawn inside it) makes one compiled program that the host calls repeatedly. The
+seed axis is sharded over the devices (:func:`seed_devices`); run as a script on a CPU, the
+benchmark makes one JAX CPU device per core, so that every core trains its share of the seeds
+(1.7x a single device's speed on 2 cores: XLA's own threads keep only ~1.4 cores busy here).
 
     python benchmarks/mode_coverage.py --out=benchmarks/results/mode_coverage.json \\
         --plots=benchmarks/results
@@ -26,6 +29,13 @@ import json
 import os
 import sys
 import time
+
+if __name__ == '__main__' and 'device_count' not in os.environ.get('XLA_FLAGS', ''):
+  # Before JAX starts: one CPU device per core, each training its share of the seeds. (A no-op
+  # on GPU/TPU, whose devices are the accelerators.)
+  _cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
+                             f' --xla_force_host_platform_device_count={_cores}').strip()
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from jaxgan import data, losses, metrics, mode_collapse, models, train  # noqa: E402
@@ -95,22 +106,22 @@ class Method:
     return dataclasses.replace(self, per_dataset={}, **self.per_dataset.get(dataset, {}))
 
 
-# Every row shares the models (G 2-128-128-2, D 2-128-128-1, ReLU, PyTorch-style biases), N(0, I)
-# 2-D latents, standardized data, batch 128 and Adam(b1=0.5). The baselines take 2,000 steps at
-# a constant 1e-3 (unrolled and WGAN-GP, 5x the work per step, 1,000); 'best' is tuned and long,
-# evaluates the moving average of G's weights, and takes batches of 512. Its R1 weight is per
-# dataset, as tuned over 10 seeds (README, "Mode collapse", tuning notes): on the ring, whose
-# modes are twice as narrow relative to their spacing (std / spacing 0.013, the grid's 0.025),
-# gamma 0.01 / 0.003 / 0.001 gave 97.9 / 98.1 / 98.4 % high quality; on the grid 0.003 was worse.
+# Every row but 'best' shares the models (G 2-128-128-2, D 2-128-128-1, ReLU, PyTorch-style
+# biases), N(0, I) 2-D latents, standardized data, batch 128 and Adam(b1=0.5). The baselines take
+# 2,000 steps at a constant 1e-3 (unrolled and WGAN-GP, 5x the work per step, 1,000). 'best' is
+# tuned and long: narrower models (G 2-96-96-2, D 2-96-96-1: 0.6x the FLOPs per step, which pays
+# for 30,000 steps), batches of 512, and it evaluates the moving average of G's weights. Its R1
+# weight is per dataset, as tuned over 10 seeds (README, "Mode collapse", tuning notes): on the
+# ring, whose modes are twice as narrow relative to their spacing (std / spacing 0.013, the
+# grid's 0.025), gamma 0.01 / 0.003 / 0.001 gave 97.9 / 98.1 / 98.4 % high quality; on the grid
+# 0.003 was worse.
 BASELINE_STEPS = 2000
 METHODS: dict[str, Method] = {
-    'best': Method('best: R1 0.01 (ring 0.001), lr 3e-3 cosine, 20k steps, batch 512, EMA',
-                   step={'r1_gamma': 0.01}, g_lr=3e-3, d_lr=3e-3, final_lr_fraction=0.01,
-                   num_steps=20_000, batch_size=512, ema_decay=0.999,
+    'best': Method('best: R1 0.01 (ring 0.001), 96 units, lr 3e-3 cosine, 30k steps, batch 512, '
+                   'EMA', step={'r1_gamma': 0.01}, g_hidden=(96, 96), d_hidden=(96, 96),
+                   g_lr=3e-3, d_lr=3e-3, final_lr_fraction=0.01, num_steps=30_000,
+                   batch_size=512, ema_decay=0.999,
                    per_dataset={'ring': {'step': {'r1_gamma': 0.001}}}),
-    # The ablation: best's schedule without R1 (at batch 128 on both datasets, without EMA).
-    'best_without_r1': Method('ablation: best without R1', g_lr=3e-3, d_lr=3e-3,
-                              final_lr_fraction=0.01, num_steps=20_000),
     'vanilla': Method('GAN (non-saturating)', num_steps=BASELINE_STEPS),
     'minimax': Method('GAN (minimax)', loss='minimax', num_steps=BASELINE_STEPS),
     'feature_matching': Method('feature matching', step={'feature_matching': True},
@@ -126,6 +137,9 @@ METHODS: dict[str, Method] = {
                       step={'gradient_penalty_weight': 10.0, 'num_d_steps': 5},
                       num_steps=BASELINE_STEPS // 2),
 }
+# The ablation: 'best' exactly, without R1.
+METHODS['best_without_r1'] = dataclasses.replace(
+    METHODS['best'], label='ablation: best without R1', step={}, per_dataset={})
 # The issue's table: every method but the ablation, which has its own command (README).
 TABLE = tuple(name for name in METHODS if name != 'best_without_r1')
 
@@ -159,12 +173,34 @@ def build(method: Method, dataset: str):
   return generator, discriminator, step, g_optimizer, d_optimizer
 
 
+def seed_devices(num_seeds: int, devices=None) -> list:
+  """The first ``d`` of ``devices`` (default ``jax.devices()``), ``d`` the most that divide the
+  number of seeds evenly: for 10 seeds 2 of 2 CPU devices, 5 of 8; for 7 seeds 1 of 2."""
+  devices = jax.devices() if devices is None else list(devices)
+  count = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+  return devices[:count]
+
+
+def _seed_axes(states: train.GANState, batched, shared) -> train.GANState:
+  """``states``' structure with ``batched`` at every leaf and ``shared`` as ``step``."""
+  return jax.tree.map(lambda _: batched, states.replace(step=None)).replace(step=shared)
+
+
+def seed_state(states: train.GANState, i: int) -> train.GANState:
+  """Seed ``i``'s state out of :func:`train_seeds`' stacked states (whose ``step`` is shared)."""
+  return jax.tree.map(lambda x: x[i], states.replace(step=None)).replace(step=states.step)
+
+
 def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = None,
-                chunk: int = 250) -> tuple[train.GANState, Any, dict[str, float]]:
+                chunk: int = 250, devices=None) -> tuple[train.GANState, Any, dict[str, float]]:
   """Trains one generator per seed, all seeds at once; returns ``(states, samples, timing)``.
 
   Seed ``s`` derives everything from ``PRNGKey(s)``: its init, step, data and evaluation keys.
-  States are stacked along a leading seed axis; ``samples`` is ``(S, 2500, 2)``.
+  States are stacked along a leading seed axis (all but ``step``, which the seeds share; see
+  :func:`seed_state`), which is sharded over
+  ``seed_devices(len(seeds), devices)`` (the seeds never interact, so each device runs its
+  seeds' steps alone); ``samples`` is ``(S, 2500, 2)``. ``timing`` has ``compile_s``,
+  ``total_s`` (compile, training and sampling) and ``num_devices``.
   """
   num_steps = method.num_steps if num_steps is None else num_steps
   chunk = min(chunk, num_steps)
@@ -175,15 +211,23 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
   sample_data = lambda key, n: DATASETS[dataset].sample(key, n) / scale
   keys = jax.vmap(lambda s: jnp.stack(jax.random.split(jax.random.PRNGKey(s), 4)))(
       jnp.asarray(seeds))
-  init_keys, step_keys, data_keys, eval_keys = (keys[:, i] for i in range(4))
   pack = method.step.get('pack', 1)
   states = jax.vmap(lambda k: train.init_state(
       k, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, latent_dim=method.latent_dim, data_shape=(2,), pack=pack,
       ema=bool(method.ema_decay)))(
-          init_keys)
+          keys[:, 0])
+  # The seeds share one step counter: unbatched, it keeps a lax.cond on it (lazy R1) a branch.
+  states = states.replace(step=states.step[0])
+  mesh_devices = seed_devices(len(seeds), devices)
+  mesh = Mesh(np.asarray(mesh_devices), ('seed',))
+  by_seed = NamedSharding(mesh, PartitionSpec('seed'))
+  states = jax.device_put(states, _seed_axes(states, by_seed, NamedSharding(mesh, PartitionSpec())))
+  keys = jax.device_put(keys, by_seed)
+  step_keys, data_keys, eval_keys = (keys[:, i] for i in range(1, 4))
   batch = method.batch_size * method.step.get('num_d_steps', 1)
-  vstep = jax.vmap(step)
+  axes = _seed_axes(states, 0, None)
+  vstep = jax.vmap(step, in_axes=(axes, 0, 0), out_axes=(axes, 0))
 
   def one_step(states, t):
     x = jax.vmap(lambda k: sample_data(jax.random.fold_in(k, t), batch))(data_keys)
@@ -202,7 +246,7 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
       g_params = state.ema_g_params if method.ema_decay else state.g_params
       return scale * train.apply_model(generator, g_params, state.g_batch_stats, z,
                                        train=False)[0]
-    return jax.vmap(one)(states, eval_keys)
+    return jax.vmap(one, in_axes=(axes, 0))(states, eval_keys)
 
   start = time.perf_counter()
   compiled = run_chunk.lower(states, 0).compile()
@@ -211,7 +255,8 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
     states, _ = compiled(states, c * chunk)
   samples = evaluate(states)
   samples.block_until_ready()
-  return states, samples, {'compile_s': compile_s, 'total_s': time.perf_counter() - start}
+  return states, samples, {'compile_s': compile_s, 'total_s': time.perf_counter() - start,
+                           'num_devices': len(mesh_devices)}
 
 
 def score(samples, dataset: str) -> dict[str, np.ndarray]:
@@ -300,6 +345,7 @@ def main(argv=None):
                        for k, v in scores.items() if k != 'counts'},
           'counts': scores['counts'].tolist(),
           'wall_s': timing['total_s'], 'compile_s': timing['compile_s'],
+          'num_devices': timing['num_devices'],
           'num_steps': args.num_steps or method.num_steps,
           'config': {k: v for k, v in dataclasses.asdict(method).items() if k != 'per_dataset'},
       }

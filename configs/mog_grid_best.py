@@ -1,8 +1,8 @@
 """The best mode-collapse recipe of ``benchmarks/mode_coverage.py`` ("best"), on the 5x5 grid.
 
 Non-saturating GAN with the R1 penalty (gamma 0.01, arXiv:1801.04406), Adam(3e-3, b1=0.5)
-cosine-decayed to 1% over 20,000 steps, batch 512, PyTorch-style bias init
-(``model.bias_scale=1``), N(0, I) 2-D latents; G 2->128->128->2, D 2->128->128->1, ReLU;
+cosine-decayed to 1% over 30,000 steps, batch 512, PyTorch-style bias init
+(``model.bias_scale=1``), N(0, I) 2-D latents; G 2->96->96->2, D 2->96->96->1, ReLU;
 samples from the moving average of G's weights (``train.ema_decay=0.999``).
 
     python -m jaxgan.main --config=configs/mog_grid_best.py --workdir=runs/mog_grid_best
@@ -27,12 +27,12 @@ def get_config():
   config.model.name = 'mlp'
   config.model.latent_dim = 2
   config.model.latent_distribution = 'normal'
-  config.model.g_hidden = (128, 128)
-  config.model.d_hidden = (128, 128)
+  config.model.g_hidden = (96, 96)
+  config.model.d_hidden = (96, 96)
   config.model.bias_scale = 1.0
   config.loss.name = 'non_saturating'
   config.loss.r1_gamma = 0.01
-  config.train.num_steps = 20_000
+  config.train.num_steps = 30_000
   config.train.batch_size = 512
   config.train.g_lr = 3e-3
   config.train.d_lr = 3e-3

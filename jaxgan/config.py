@@ -61,6 +61,9 @@ def default_config() -> ml_collections.ConfigDict:
   # WGAN-GP's lambda (arXiv:1704.00028) and R1's gamma (arXiv:1801.04406); 0 is off.
   config.loss.gradient_penalty_weight = 0.0
   config.loss.r1_gamma = 0.0
+  # Lazy R1 (StyleGAN2, arXiv:1912.04958): the penalty, this many times heavier, every this many
+  # steps; 1 is every step.
+  config.loss.r1_every = 1
   # WGAN weight clipping of D (arXiv:1701.07875); 0 is off.
   config.loss.weight_clip = 0.0
   # G matches the mean of D's intermediate features instead of g_loss (arXiv:1606.03498).
@@ -135,7 +138,8 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   _check_choice('train.parallel', config.train.parallel, train.PARALLEL_MODES)
   for field in ('train.num_steps', 'train.batch_size', 'train.num_d_steps', 'train.g_lr',
                 'train.d_lr', 'train.log_every', 'train.sample_every', 'train.checkpoint_every',
-                'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim'):
+                'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim',
+                'loss.r1_every'):
     section, name = field.split('.')
     _check_positive(field, config[section][name])
   for field in ('gradient_penalty_weight', 'r1_gamma', 'weight_clip', 'label_smoothing'):

@@ -127,8 +127,12 @@ class MinibatchDiscrimination(nn.Module):
                        f'{features.shape}')
     t = self.param('T', self.kernel_init, (features.shape[-1], self.num_kernels * self.kernel_dim))
     m = (features @ t).reshape((features.shape[0], self.num_kernels, self.kernel_dim))
-    l1 = jnp.sum(jnp.abs(m[:, None] - m[None, :]), axis=-1)  # (n, n, K)
-    closeness = jnp.sum(jnp.exp(-l1), axis=1)  # (n, K)
+    # The L1 distances as a sum over the C kernel dimensions of (K, n, n) arrays, whose last axis
+    # is the batch: ~4x faster on a CPU (forward and backward) than reducing a (n, n, K, C)
+    # array over its short last axis.
+    m = jnp.transpose(m, (2, 1, 0))  # (C, K, n)
+    l1 = sum(jnp.abs(m[c][:, :, None] - m[c][:, None, :]) for c in range(self.kernel_dim))
+    closeness = jnp.sum(jnp.exp(-l1), axis=-1).T  # (n, K)
     return jnp.concatenate([features, closeness], axis=-1)
 
 

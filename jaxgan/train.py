@@ -165,7 +165,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     latent_dim: int, latent_distribution: str = 'uniform',
                     update: str = 'alternating', num_d_steps: int = 1,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
-                    weight_clip: float | None = None, axis_name: str | None = None,
+                    r1_every: int = 1, weight_clip: float | None = None,
+                    axis_name: str | None = None,
                     feature_matching: bool = False, unrolled_steps: int = 0, pack: int = 1,
                     instance_noise: float = 0.0, skip_nonfinite: bool = False,
                     num_classes: int = 0, auxiliary_classifier_weight: float = 0.0,
@@ -184,6 +185,10 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     gradient_penalty_weight: lambda of WGAN-GP (arXiv:1704.00028); 0 turns it off.
     r1_gamma: gamma of the R1 penalty, added to D's loss as ``gamma / 2 * R1``
       (arXiv:1801.04406); 0 turns it off.
+    r1_every: lazy regularization (StyleGAN2, arXiv:1912.04958, Section 3.1): R1 enters D's loss
+      only on the train steps with ``state.step % r1_every == 0``, as ``r1_every * gamma / 2 *
+      R1``, the same weight per step on average for ``1 / r1_every`` of its cost (a
+      ``lax.cond``: under ``jax.vmap`` keep ``state.step`` unbatched, or both branches run).
     weight_clip: clip D's weights to ``[-c, c]`` after each update (WGAN, arXiv:1701.07875).
     axis_name: the device axis when run under ``pmap``/``shard_map``; None on one device.
     feature_matching: G minimizes :func:`jaxgan.mode_collapse.feature_matching_loss` of D's sown
@@ -233,6 +238,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     raise ValueError(f'unrolled_steps must be >= 0, got {unrolled_steps}')
   if pack < 1:
     raise ValueError(f'pack must be >= 1, got {pack}')
+  if r1_every < 1:
+    raise ValueError(f'r1_every must be >= 1, got {r1_every}')
   if not instance_noise >= 0:
     raise ValueError(f'instance_noise must be >= 0, got {instance_noise}')
   if num_classes and (pack > 1 or feature_matching or unrolled_steps):
@@ -295,8 +302,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       if axis_name:
         key = jax.random.fold_in(key, lax.axis_index(axis_name))
       loss += gradient_penalty_weight * penalties.gradient_penalty(d_fn, real, fake, key)
-    if r1_gamma:
+    if r1_gamma and r1_every == 1:
       loss += 0.5 * r1_gamma * penalties.r1_penalty(d_fn, real)
+    elif r1_gamma:
+      loss += lax.cond(state.step % r1_every == 0,
+                       lambda: 0.5 * r1_gamma * r1_every * penalties.r1_penalty(d_fn, real),
+                       lambda: jnp.zeros((), loss.dtype))
     metrics = {'d_loss': loss, 'd_real': jnp.mean(nn.sigmoid(real_logits)),
                'd_fake': jnp.mean(nn.sigmoid(fake_logits)), **extra}
     return loss, (d_stats, metrics)
@@ -529,7 +540,8 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       latent_dim=config.model.latent_dim, latent_distribution=config.model.latent_distribution,
       update=config.train.update_rule, num_d_steps=config.train.num_d_steps,
       gradient_penalty_weight=config.loss.gradient_penalty_weight,
-      r1_gamma=config.loss.r1_gamma, weight_clip=config.loss.weight_clip or None,
+      r1_gamma=config.loss.r1_gamma, r1_every=config.loss.get('r1_every', 1),
+      weight_clip=config.loss.weight_clip or None,
       axis_name=axis_name, feature_matching=config.loss.get('feature_matching', False),
       unrolled_steps=config.train.get('unrolled_steps', 0), pack=config.train.get('pack', 1),
       instance_noise=config.train.get('instance_noise', 0.0),

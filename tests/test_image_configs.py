@@ -133,6 +133,7 @@ class TestSampleCLI:
     ('model.num_classes', 7, 'has 10 classes'),
     ('train.ema_decay', 1.0, r'ema_decay=1.0 must be in \[0, 1\)'),
     ('train.eval_every', -5, 'eval_every=-5'),
+    ('loss.r1_every', 0, 'loss.r1_every=0 must be > 0'),
 ])
 def test_validate_names_the_bad_field(field, value, match):
   config = load_config('cgan_mnist')

@@ -105,6 +105,32 @@ def test_minibatch_discrimination_hand_value():
   chex.assert_trees_all_close(out[:, 1], jnp.ones(3), rtol=1e-6)
 
 
+def test_minibatch_discrimination_hand_value_two_kernels():
+  # A = 1, K = 2, C = 2: T = [[1, 0, 0, 3]], so kernel 0 sees M_i0 = (x_i, 0), kernel 1
+  # M_i1 = (0, 3 x_i). Samples 0, 0.5, 2: kernel 0's L1 distances 0.5, 2, 1.5 (pairs 01, 02,
+  # 12), kernel 1's three times those: 1.5, 6, 4.5.
+  layer = mode_collapse.MinibatchDiscrimination(num_kernels=2, kernel_dim=2)
+  out = layer.apply(mbd_params([[1.0, 0.0, 0.0, 3.0]]), jnp.array([[0.0], [0.5], [2.0]]))
+  e = math.exp
+  expected = [[1 + e(-0.5) + e(-2.0), 1 + e(-1.5) + e(-6.0)],
+              [1 + e(-0.5) + e(-1.5), 1 + e(-1.5) + e(-4.5)],
+              [1 + e(-2.0) + e(-1.5), 1 + e(-6.0) + e(-4.5)]]
+  chex.assert_trees_all_close(out[:, 1:], jnp.array(expected), rtol=1e-6)
+
+
+def test_minibatch_discrimination_equals_the_papers_double_sum():
+  n, a, k, c = 7, 5, 3, 4
+  x = np.asarray(jax.random.normal(jax.random.key(2), (n, a)), np.float64)
+  t = np.asarray(0.3 * jax.random.normal(jax.random.key(3), (a, k * c)), np.float64)
+  m = (x @ t).reshape(n, k, c)
+  o = np.array([[sum(np.exp(-np.abs(m[i, b] - m[j, b]).sum()) for j in range(n))
+                 for b in range(k)] for i in range(n)])
+  layer = mode_collapse.MinibatchDiscrimination(num_kernels=k, kernel_dim=c)
+  out = layer.apply(mbd_params(t), jnp.asarray(x, jnp.float32))
+  chex.assert_trees_all_close(out, jnp.asarray(np.concatenate([x, o], axis=1), jnp.float32),
+                              rtol=1e-5, atol=1e-6)
+
+
 def test_minibatch_discrimination_is_permutation_equivariant():
   layer = mode_collapse.MinibatchDiscrimination(num_kernels=4, kernel_dim=3)
   x = jax.random.normal(jax.random.key(0), (6, 5))

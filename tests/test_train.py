@@ -105,6 +105,23 @@ def test_penalties_enter_d_loss_with_their_weights():
     np.testing.assert_allclose(m1['d_loss'] - m0['d_loss'], extra, rtol=1e-5)
 
 
+def test_lazy_r1_enters_every_kth_step_k_times_heavier():
+  """r1_every=3: on steps 0, 3, 6 D's loss has 3 * gamma/2 psi^2 (and equals R1 at 3 gamma);
+  on the others none, the plain step exactly."""
+  state, lazy = _tiny_state(r1_gamma=4.0, r1_every=3)
+  _, plain = _tiny_state()
+  _, heavy = _tiny_state(r1_gamma=12.0)
+  key = jax.random.PRNGKey(3)
+  for t in range(7):
+    at_t = state.replace(step=jnp.asarray(t, state.step.dtype))
+    new, m = jax.jit(lazy)(at_t, {'x': REAL}, key)
+    ref, m_ref = (heavy if t % 3 == 0 else plain)(at_t, {'x': REAL}, key)
+    assert_trees_all_close(new, ref, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(m['d_loss'], m_ref['d_loss'], rtol=1e-6)
+  _, m_plain = plain(state, {'x': REAL}, key)
+  np.testing.assert_allclose(m['d_loss'] - m_plain['d_loss'], 3 * 2.0 * 0.3**2, rtol=1e-5)
+
+
 def test_weight_clip_bounds_d_params():
   state, step = _tiny_state(weight_clip=0.01)
   new_state, _ = step(state, {'x': REAL}, jax.random.PRNGKey(0))
@@ -130,6 +147,7 @@ def test_same_key_same_result_and_step_folds_key():
     ({'update': 'sequential'}, 'unknown update rule'),
     ({'num_d_steps': 0}, 'num_d_steps must be >= 1'),
     ({'update': 'simultaneous', 'num_d_steps': 2}, 'num_d_steps'),
+    ({'r1_gamma': 1.0, 'r1_every': 0}, 'r1_every must be >= 1'),
 ])
 def test_bad_arguments_raise(kwargs, match):
   with pytest.raises(ValueError, match=match):
