@@ -106,9 +106,10 @@ class Method:
     return dataclasses.replace(self, per_dataset={}, **self.per_dataset.get(dataset, {}))
 
 
-# Every row but 'best' shares the models (G 2-128-128-2, D 2-128-128-1, ReLU, PyTorch-style
-# biases), N(0, I) 2-D latents, standardized data, batch 128 and Adam(b1=0.5). The baselines take
-# 2,000 steps at a constant 1e-3 (unrolled and WGAN-GP, 5x the work per step, 1,000). 'best' is
+# Every row but 'best' and its ablation shares the models (G 2-128-128-2, D 2-128-128-1, ReLU,
+# PyTorch-style biases), N(0, I) 2-D latents, standardized data, batch 128 and Adam(b1=0.5). The
+# baselines take 2,000 steps at a constant 1e-3 (unrolled and WGAN-GP, several times the work
+# per step, 1,000). 'best' is
 # tuned and long: narrower models (G 2-96-96-2, D 2-96-96-1: 0.6x the FLOPs per step, which pays
 # for 30,000 steps), batches of 512, and it evaluates the moving average of G's weights. Its R1
 # weight is per dataset, as tuned over 10 seeds (README, "Mode collapse", tuning notes): on the
