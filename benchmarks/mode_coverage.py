@@ -109,13 +109,12 @@ class Method:
 # Every row but 'best' and its ablation shares the models (G 2-128-128-2, D 2-128-128-1, ReLU,
 # PyTorch-style biases), N(0, I) 2-D latents, standardized data, batch 128 and Adam(b1=0.5). The
 # baselines take 2,000 steps at a constant 1e-3 (unrolled and WGAN-GP, several times the work
-# per step, 1,000). 'best' is
-# tuned and long: narrower models (G 2-96-96-2, D 2-96-96-1: 0.6x the FLOPs per step, which pays
-# for 30,000 steps), batches of 512, and it evaluates the moving average of G's weights. Its R1
-# weight is per dataset, as tuned over 10 seeds (README, "Mode collapse", tuning notes): on the
-# ring, whose modes are twice as narrow relative to their spacing (std / spacing 0.013, the
-# grid's 0.025), gamma 0.01 / 0.003 / 0.001 gave 97.9 / 98.1 / 98.4 % high quality; on the grid
-# 0.003 was worse.
+# per step, 1,000). 'best' is tuned and long: narrower models (G 2-96-96-2, D 2-96-96-1: 0.6x
+# the FLOPs per step, which pays for 30,000 steps), batches of 512, and it evaluates the moving
+# average of G's weights. Its R1 weight is per dataset, as tuned over 10 seeds (README, "Mode
+# collapse", tuning notes): on the ring, whose modes are twice as narrow relative to their
+# spacing (std / spacing 0.013, the grid's 0.025), gamma 0.01 / 0.003 / 0.001 gave 97.9 / 98.1 /
+# 98.4 % high quality; on the grid 0.003 was worse.
 BASELINE_STEPS = 2000
 METHODS: dict[str, Method] = {
     'best': Method('best: R1 0.01 (ring 0.001), 96 units, lr 3e-3 cosine, 30k steps, batch 512, '

@@ -138,12 +138,12 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   _check_choice('train.parallel', config.train.parallel, train.PARALLEL_MODES)
   for field in ('train.num_steps', 'train.batch_size', 'train.num_d_steps', 'train.g_lr',
                 'train.d_lr', 'train.log_every', 'train.sample_every', 'train.checkpoint_every',
-                'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim',
-                'loss.r1_every'):
+                'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim'):
     section, name = field.split('.')
     _check_positive(field, config[section][name])
   for field in ('gradient_penalty_weight', 'r1_gamma', 'weight_clip', 'label_smoothing'):
     _check_positive(f'loss.{field}', config.loss[field], allow_zero=True)
+  _check_positive('loss.r1_every', config.loss.get('r1_every', 1))
   _validate_image_options(config)
   _validate_mode_collapse(config, num_devices=num_devices)
   if config.train.update_rule == 'simultaneous' and config.train.num_d_steps != 1:

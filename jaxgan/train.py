@@ -302,12 +302,10 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
       if axis_name:
         key = jax.random.fold_in(key, lax.axis_index(axis_name))
       loss += gradient_penalty_weight * penalties.gradient_penalty(d_fn, real, fake, key)
-    if r1_gamma and r1_every == 1:
-      loss += 0.5 * r1_gamma * penalties.r1_penalty(d_fn, real)
-    elif r1_gamma:
-      loss += lax.cond(state.step % r1_every == 0,
-                       lambda: 0.5 * r1_gamma * r1_every * penalties.r1_penalty(d_fn, real),
-                       lambda: jnp.zeros((), loss.dtype))
+    if r1_gamma:
+      r1 = lambda: 0.5 * r1_gamma * r1_every * penalties.r1_penalty(d_fn, real)
+      loss += r1() if r1_every == 1 else lax.cond(state.step % r1_every == 0, r1,
+                                                  lambda: jnp.zeros((), loss.dtype))
     metrics = {'d_loss': loss, 'd_real': jnp.mean(nn.sigmoid(real_logits)),
                'd_fake': jnp.mean(nn.sigmoid(fake_logits)), **extra}
     return loss, (d_stats, metrics)
