@@ -47,7 +47,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jaxgan import data, losses, metrics, mode_collapse, models, train  # noqa: E402
+from jaxgan import data, game, gan, losses, metrics, mode_collapse, models  # noqa: E402
 
 NUM_EVAL_SAMPLES = 2500
 
@@ -62,8 +62,8 @@ class Dataset:
 
 DATASETS = {
     # Coordinates cos(2 pi k / 8): variance 1/2. Coordinates in {-4, -2, 0, 2, 4}: variance 8.
-    'ring': Dataset(data.ring, np.asarray(data.ring_centers()), 0.01, float(np.sqrt(0.5))),
-    'grid': Dataset(data.grid, np.asarray(data.grid_centers()), 0.05, float(np.sqrt(8.0))),
+    'ring': Dataset(data.ring, np.asarray(data.ring_centers()), 0.01, data.TOY_SCALES['ring']),
+    'grid': Dataset(data.grid, np.asarray(data.grid_centers()), 0.05, data.TOY_SCALES['grid']),
 }
 
 
@@ -71,7 +71,7 @@ DATASETS = {
 class Method:
   """One row of the table: the models, losses and :func:`make_train_step` options it uses.
 
-  ``step`` holds keyword arguments of :func:`jaxgan.train.make_train_step`; ``d`` those of
+  ``step`` holds keyword arguments of :func:`jaxgan.gan.make_train_step`; ``d`` those of
   :class:`jaxgan.mode_collapse.StabilizedMLPDiscriminator`; ``per_dataset`` overrides any field
   for one dataset (e.g. ``{'grid': {'num_steps': 4000}}``).
   """
@@ -96,7 +96,7 @@ class Method:
   standardize: bool = True
   # Cosine decay of both learning rates to this fraction of their peak; 1.0 is constant.
   final_lr_fraction: float = 1.0
-  # Decay of the moving average of G's weights (train.update_ema); > 0 evaluates the average.
+  # Decay of the moving average of G's weights (jaxgan.game.update_ema); > 0 evaluates the average.
   ema_decay: float = 0.0
   step: dict = dataclasses.field(default_factory=dict)
   d: dict = dataclasses.field(default_factory=dict)
@@ -165,7 +165,7 @@ def build(method: Method, dataset: str):
 
   g_optimizer, d_optimizer = adam(method.g_lr), adam(method.d_lr)
   d_loss_fn, g_loss_fn = losses.get_loss_pair(method.loss)
-  step = train.make_train_step(
+  step = gan.make_train_step(
       generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn,
       latent_dim=method.latent_dim, latent_distribution=method.latent_distribution,
@@ -181,18 +181,18 @@ def seed_devices(num_seeds: int, devices=None) -> list:
   return devices[:count]
 
 
-def _seed_axes(states: train.GANState, batched, shared) -> train.GANState:
+def _seed_axes(states: game.GANState, batched, shared) -> game.GANState:
   """``states``' structure with ``batched`` at every leaf and ``shared`` as ``step``."""
   return jax.tree.map(lambda _: batched, states.replace(step=None)).replace(step=shared)
 
 
-def seed_state(states: train.GANState, i: int) -> train.GANState:
+def seed_state(states: game.GANState, i: int) -> game.GANState:
   """Seed ``i``'s state out of :func:`train_seeds`' stacked states (whose ``step`` is shared)."""
   return jax.tree.map(lambda x: x[i], states.replace(step=None)).replace(step=states.step)
 
 
 def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = None,
-                chunk: int = 250, devices=None) -> tuple[train.GANState, Any, dict[str, float]]:
+                chunk: int = 250, devices=None) -> tuple[game.GANState, Any, dict[str, float]]:
   """Trains one generator per seed, all seeds at once; returns ``(states, samples, timing)``.
 
   Seed ``s`` derives everything from ``PRNGKey(s)``: its init, step, data and evaluation keys.
@@ -212,7 +212,7 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
   keys = jax.vmap(lambda s: jnp.stack(jax.random.split(jax.random.PRNGKey(s), 4)))(
       jnp.asarray(seeds))
   pack = method.step.get('pack', 1)
-  states = jax.vmap(lambda k: train.init_state(
+  states = jax.vmap(lambda k: gan.init_state(
       k, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, latent_dim=method.latent_dim, data_shape=(2,), pack=pack,
       ema=bool(method.ema_decay)))(
@@ -241,10 +241,10 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
   @jax.jit
   def evaluate(states):
     def one(state, key):
-      z = train.sample_latent(key, NUM_EVAL_SAMPLES, method.latent_dim,
+      z = gan.sample_latent(key, NUM_EVAL_SAMPLES, method.latent_dim,
                               method.latent_distribution)
       g_params = state.ema_g_params if method.ema_decay else state.g_params
-      return scale * train.apply_model(generator, g_params, state.g_batch_stats, z,
+      return scale * gan.apply_model(generator, g_params, state.g_batch_stats, z,
                                        train=False)[0]
     return jax.vmap(one, in_axes=(axes, 0))(states, eval_keys)
 

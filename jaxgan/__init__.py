@@ -1,37 +1,46 @@
 """jaxgan: Generative Adversarial Networks in JAX/Flax.
 
-Modules, one concept each: :mod:`jaxgan.losses` (pure GAN losses on logits),
-:mod:`jaxgan.penalties` (gradient penalties on a discriminator function), :mod:`jaxgan.models`
-(flax.linen generators and discriminators), :mod:`jaxgan.train` (state, the pure train step,
-data parallelism, ``train_and_evaluate``), :mod:`jaxgan.data` (toy and TFDS data),
+Modules, one concept each: :mod:`jaxgan.game` (a two-player game's state and its one train
+step), :mod:`jaxgan.gan` (the GAN's objectives, assembled from parts), :mod:`jaxgan.losses` (pure
+GAN losses on logits), :mod:`jaxgan.penalties` (gradient penalties on a discriminator function),
+:mod:`jaxgan.models` (flax.linen generators and discriminators), :mod:`jaxgan.parallel` (pmap and
+shard_map at the call site), :mod:`jaxgan.experiment` (builders from a config),
+:mod:`jaxgan.train` (``train_and_evaluate``), :mod:`jaxgan.data` (toy and TFDS data),
 :mod:`jaxgan.config` (default config and validation), :mod:`jaxgan.checkpoint` (orbax) and
 :mod:`jaxgan.visualize` (PNG pictures). Image GANs: :mod:`jaxgan.conditional` (cGAN, AC-GAN),
 :mod:`jaxgan.latent` (interpolation, latent arithmetic), :mod:`jaxgan.metrics` (FID, scores,
 sample distances, mode coverage), :mod:`jaxgan.eval` (the evaluation classifier) and
-``python -m jaxgan.sample``. Against mode collapse: :mod:`jaxgan.mode_collapse` (feature matching,
-minibatch discrimination and stddev, unrolling, packing, instance noise).
+``python -m jaxgan.sample``. Against mode collapse: :mod:`jaxgan.mode_collapse`. Dynamics of the
+game: :mod:`jaxgan.dynamics`. Semi-supervised: :mod:`jaxgan.semi_supervised`.
+
+Submodules load on first use (``jaxgan.dynamics`` works without importing it first), so that
+``import jaxgan`` does not pay for orbax, TensorFlow or matplotlib.
 """
 
-from jaxgan import (
-    checkpoint,
-    conditional,
-    config,
-    data,
-    latent,
-    losses,
-    metrics,
-    mode_collapse,
-    models,
-    penalties,
-    train,
-    visualize,
-)
-from jaxgan.train import GANState, make_train_step, parallelize, train_and_evaluate
+import importlib
 
 __version__ = '0.1.0'
 
-__all__ = [
-    'GANState', 'checkpoint', 'config', 'data', 'losses', 'make_train_step', 'models',
-    'parallelize', 'penalties', 'train', 'train_and_evaluate', 'visualize',
-    'conditional', 'latent', 'metrics', 'mode_collapse',
-]
+_MODULES = (
+    'checkpoint', 'conditional', 'config', 'data', 'dynamics', 'eval', 'experiment', 'faults',
+    'game', 'gan', 'latent', 'layers', 'losses', 'metrics', 'mode_collapse', 'models',
+    'parallel', 'penalties', 'rng', 'sample', 'semi_supervised', 'semi_supervised_train',
+    'train', 'visualize',
+)
+# Names re-exported at the top level, and the module each comes from.
+_NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',
+          'train_and_evaluate': 'train'}
+
+__all__ = [*_MODULES, *_NAMES]
+
+
+def __getattr__(name: str):
+  if name in _MODULES:
+    return importlib.import_module(f'jaxgan.{name}')
+  if name in _NAMES:
+    return getattr(importlib.import_module(f'jaxgan.{_NAMES[name]}'), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+  return sorted([*globals(), *__all__])

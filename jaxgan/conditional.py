@@ -7,8 +7,9 @@
   flat inputs as ``K`` extra features.
 * AC-GAN (Odena et al. 2016, arXiv:1610.09585): G is conditioned as above, but D is not told the
   label; it predicts it. :class:`ACGANDiscriminator` returns ``(logits, class_logits)`` and
-  :func:`jaxgan.train.make_train_step` (``auxiliary_classifier_weight > 0``) adds the
-  cross-entropy of the class head to both players' losses.
+  :func:`discriminator_class_loss` / :func:`generator_class_loss` add the cross-entropy of the
+  class head to both players' objectives (:func:`jaxgan.gan.make_train_step`,
+  ``auxiliary_classifier_weight > 0``).
 
 Every model here is called as ``model(x_or_z, labels=None, train=False)`` with integer ``labels``
 of shape ``(B,)``. ``labels=None`` feeds an all-zero code ("no class"); it exists so that the
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
+import optax
 
 from jaxgan import models
 
@@ -188,29 +189,26 @@ def split_logits(outputs) -> tuple[jax.Array, jax.Array | None]:
   return outputs, None
 
 
-def build_models(config: ml_collections.ConfigDict, *, axis_name: str | None = None
-                 ) -> tuple[nn.Module, nn.Module]:
-  """Conditional (``loss.auxiliary_classifier_weight == 0``) or AC-GAN models for ``config``.
+def class_cross_entropy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Mean softmax cross-entropy of ``(B, K)`` class logits against ``(B,)`` integer labels."""
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
-  The unconditional pair that ``config.model.name`` names is built by
-  :func:`jaxgan.train.build_models` and wrapped; AC-GAN replaces D by :class:`ACGANDiscriminator`,
-  ``model.label_conditioning='every_layer'`` or ``'projection'`` by
-  :class:`ConditionalDCGANDiscriminator`.
+
+def discriminator_class_loss(real_class, fake_class, real_labels, fake_labels
+                             ) -> tuple[jax.Array, dict]:
+  """AC-GAN's class term of D's loss, before its weight: ``CE(real) + CE(fake)``.
+
+  ``L_C = E[log P(C = c | x_real)] + E[log P(C = c | x_fake)]`` of arXiv:1610.09585 (Eq. 3), as
+  a cross-entropy to minimize. Returns ``(loss, {'d_class_loss', 'd_class_accuracy'})``, the
+  accuracy of D's class head on the real labels.
   """
-  from jaxgan import data, train
-  num_classes = config.model.num_classes
-  base = ml_collections.ConfigDict(config.to_dict())
-  base.model.num_classes = 0
-  generator, discriminator = train.build_models(base, axis_name=axis_name)
-  generator = ConditionalGenerator(generator, num_classes)
-  if config.loss.get('auxiliary_classifier_weight', 0.0):
-    return generator, ACGANDiscriminator(image_shape=data.data_shape(config.data.name),
-                                         num_classes=num_classes,
-                                         features=config.model.features, axis_name=axis_name)
-  conditioning = config.model.get('label_conditioning', 'input')
-  if conditioning != 'input':
-    return generator, ConditionalDCGANDiscriminator(
-        image_shape=data.data_shape(config.data.name), num_classes=num_classes,
-        features=config.model.features, label_conditioning=conditioning, axis_name=axis_name)
-  label_input = 'maps' if config.model.name == 'dcgan' else 'flat'
-  return generator, ConditionalDiscriminator(discriminator, num_classes, label_input)
+  loss = class_cross_entropy(real_class, real_labels) + class_cross_entropy(fake_class,
+                                                                            fake_labels)
+  accuracy = jnp.mean(jnp.argmax(real_class, -1) == real_labels)
+  return loss, {'d_class_loss': loss, 'd_class_accuracy': accuracy}
+
+
+def generator_class_loss(fake_class, fake_labels) -> tuple[jax.Array, dict]:
+  """AC-GAN's class term of G's loss, before its weight: ``CE(fake)``; ``(loss, metrics)``."""
+  loss = class_cross_entropy(fake_class, fake_labels)
+  return loss, {'g_class_loss': loss}

@@ -6,9 +6,11 @@ needs. :func:`validate` checks a config before anything compiles and names the b
 
 from __future__ import annotations
 
+import inspect
+
 import ml_collections
 
-from jaxgan import data, losses
+from jaxgan import data, faults, game, gan, losses, models, parallel
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -23,6 +25,9 @@ def default_config() -> ml_collections.ConfigDict:
   # TFDS only: where prepared datasets live, and whether tfds may download.
   config.data.data_dir = ml_collections.FieldReference(None, field_type=str)
   config.data.download = False
+  # Toy data only: train on unit-variance coordinates (divided by jaxgan.data.TOY_SCALES) and
+  # scale samples back, as benchmarks/mode_coverage.py does ('ring' and 'grid').
+  config.data.standardize = False
 
   config.model = ml_collections.ConfigDict()
   # One of jaxgan.train.MODELS: 'gaussian_1d_mlp', 'mnist_mlp', 'mlp', 'dcgan'.
@@ -128,14 +133,13 @@ def _check_positive(field: str, value, *, allow_zero: bool = False) -> None:
 
 def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None:
   """Raises ``ValueError`` naming the first bad field of ``config`` and its allowed values."""
-  from jaxgan import train  # Imported here: train imports this module's neighbours.
   _check_choice('data.name', config.data.name, data.DATASETS)
-  _check_choice('model.name', config.model.name, train.MODELS)
+  _check_choice('model.name', config.model.name, models.MODELS)
   _check_choice('model.latent_distribution', config.model.latent_distribution,
-                train.LATENT_DISTRIBUTIONS)
+                gan.LATENT_DISTRIBUTIONS)
   _check_choice('loss.name', config.loss.name, losses.LOSS_PAIRS)
-  _check_choice('train.update_rule', config.train.update_rule, train.UPDATE_RULES)
-  _check_choice('train.parallel', config.train.parallel, train.PARALLEL_MODES)
+  _check_choice('train.update_rule', config.train.update_rule, game.UPDATE_RULES)
+  _check_choice('train.parallel', config.train.parallel, parallel.PARALLEL_MODES)
   for field in ('train.num_steps', 'train.batch_size', 'train.num_d_steps', 'train.g_lr',
                 'train.d_lr', 'train.log_every', 'train.sample_every', 'train.checkpoint_every',
                 'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim'):
@@ -158,7 +162,6 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     raise ValueError(f"config.model.name='dcgan' needs an image dataset "
                      f"({sorted(data.IMAGE_SHAPES)}), got config.data.name={config.data.name!r}")
   if config.model.name == 'dcgan':
-    from jaxgan import models
     try:
       models.dcgan_depth(data.data_shape(config.data.name))  # Raises for sizes DCGAN can't make.
     except ValueError as e:
@@ -212,7 +215,6 @@ def _check_int(field: str, value) -> None:
 
 def _validate_more(config: ml_collections.ConfigDict) -> None:
   """The rest of :func:`validate`: more choices, integer fields, and ranges."""
-  from jaxgan import faults, models
   _check_choice('train.on_nonfinite', config.train.on_nonfinite, faults.ON_NONFINITE)
   _check_choice('model.activation', config.model.activation, models.ACTIVATIONS)
   _check_choice('model.output_activation', config.model.output_activation, models.ACTIVATIONS)
@@ -232,6 +234,15 @@ def _validate_more(config: ml_collections.ConfigDict) -> None:
   if not 0 <= config.loss.label_smoothing < 1:
     raise ValueError(f'config.loss.label_smoothing={config.loss.label_smoothing!r} must be in '
                      f'[0, 1)')
+  d_loss_fn = losses.get_loss_pair(config.loss.name)[0]
+  if (config.loss.label_smoothing
+      and 'label_smoothing' not in inspect.signature(d_loss_fn).parameters):
+    raise ValueError(f'config.loss.label_smoothing={config.loss.label_smoothing!r} needs a loss '
+                     f"whose D loss smooths labels ('minimax', 'non_saturating'), got "
+                     f'config.loss.name={config.loss.name!r}')
+  if config.data.get('standardize', False) and config.data.name not in data.TOY_SCALES:
+    raise ValueError(f'config.data.standardize=True needs a toy dataset with a known scale '
+                     f'({sorted(data.TOY_SCALES)}), got config.data.name={config.data.name!r}')
   for field in ('g_hidden', 'd_hidden'):
     widths = config.model[field]
     if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0

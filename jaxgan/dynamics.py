@@ -23,7 +23,7 @@ generator's single parameter ``theta`` is its output, ``G(z) = theta``; the crit
 ``L_G = x y = V`` (minimized by x) and ``L_D = -x y = -V`` (minimized by D, i.e. y maximizes V),
 and one SGD step of size ``lr`` on ``(theta, psi)`` is one step of size ``lr`` on ``(x, y)``.
 So ``'simultaneous'``, ``'alternating'`` and ``'negative_momentum'`` run
-:func:`jaxgan.train.make_train_step` itself, with ``optax.sgd`` (with ``momentum=beta`` for the
+:func:`jaxgan.gan.make_train_step` itself, with ``optax.sgd`` (with ``momentum=beta`` for the
 last), and every closed form below is also a test of the trainer. The other methods are not
 trainer rules and are written out on the game's field :func:`bilinear_vector_field`.
 
@@ -70,7 +70,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxgan import losses, penalties, train
+from jaxgan import game, gan, losses, penalties
 
 matplotlib.use('Agg')  # Files only; works without a display.
 import matplotlib.pyplot as plt  # noqa: E402
@@ -83,6 +83,8 @@ METHOD_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
     'consensus': ('gamma',), 'negative_momentum': ('beta',),
 }
 # The trainer's update rule behind each method that runs `make_train_step`.
+# The trainer's update rules the Dirac-GAN table and pictures cover.
+DIRAC_GAN_UPDATES = ('alternating', 'simultaneous')
 _TRAINER_RULES = {'simultaneous': 'simultaneous', 'alternating': 'alternating',
                   'negative_momentum': 'alternating'}
 
@@ -133,10 +135,39 @@ class LinearDiscriminator(nn.Module):
     return psi * v[:, 0]
 
 
-def _dirac_gan_trainer(loss: str, *, lr, update: str, momentum=None, r1_gamma: float = 0.0):
-  """``(init, step)`` running :func:`jaxgan.train.make_train_step` on the Dirac-GAN.
+def _bilinear_trainer(*, lr, update: str, momentum=None):
+  """``(init, step, read)`` running :func:`jaxgan.game.make_train_step` on ``V(x, y) = x y``.
 
-  ``init(theta, psi)`` builds the :class:`jaxgan.train.GANState`; ``step(state)`` is one train
+  The two objectives are the game itself: G's parameter is ``x`` and it minimizes ``V``, D's is
+  ``y`` and it minimizes ``-V`` (it maximizes ``V``); both use ``optax.sgd(lr, momentum)``. The
+  batch is empty and the keys unused: the game has no data and no randomness.
+  """
+  tx = optax.sgd(lr, momentum=momentum)
+
+  def x_objective(x, state, batch, *, key, shared_key):
+    return bilinear_value(jnp.stack([x, state.d_params])), ({}, {})
+
+  def y_objective(y, state, batch, *, key, shared_key):
+    return -bilinear_value(jnp.stack([state.g_params, y])), ({}, {})
+
+  train_step = game.make_train_step(g_objective=x_objective, d_objective=y_objective,
+                                    g_optimizer=tx, d_optimizer=tx, update=update)
+
+  def init(z) -> game.GANState:
+    return game.GANState(step=jnp.zeros((), jnp.int32), g_params=z[0], d_params=z[1],
+                         g_opt_state=tx.init(z[0]), d_opt_state=tx.init(z[1]),
+                         g_batch_stats={}, d_batch_stats={})
+
+  def step(state: game.GANState) -> game.GANState:
+    return train_step(state, {}, jax.random.key(0))[0]
+
+  return init, step, lambda state: jnp.stack([state.g_params, state.d_params])
+
+
+def _dirac_gan_trainer(loss: str, *, lr, update: str, momentum=None, r1_gamma: float = 0.0):
+  """``(init, step)`` running :func:`jaxgan.gan.make_train_step` on the Dirac-GAN.
+
+  ``init(theta, psi)`` builds the :class:`jaxgan.game.GANState`; ``step(state)`` is one train
   step on a batch of one real example at 0 (the data's point mass). Both players use
   ``optax.sgd(lr, momentum)``. The latents the step draws are ignored by :class:`DiracGenerator`,
   so the fixed key does not matter.
@@ -144,19 +175,19 @@ def _dirac_gan_trainer(loss: str, *, lr, update: str, momentum=None, r1_gamma: f
   d_loss_fn, g_loss_fn = losses.get_loss_pair(loss)
   g_optimizer = optax.sgd(lr, momentum=momentum)
   d_optimizer = optax.sgd(lr, momentum=momentum)
-  train_step = train.make_train_step(
+  train_step = gan.make_train_step(
       generator=DiracGenerator(), discriminator=LinearDiscriminator(), g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn, latent_dim=1,
       update=update, r1_gamma=r1_gamma)
 
-  def init(theta, psi) -> train.GANState:
+  def init(theta, psi) -> game.GANState:
     g_params, d_params = {'theta': theta}, {'psi': psi}
-    return train.GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
+    return game.GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
                           g_opt_state=g_optimizer.init(g_params),
                           d_opt_state=d_optimizer.init(d_params), g_batch_stats={},
                           d_batch_stats={})
 
-  def step(state: train.GANState) -> train.GANState:
+  def step(state: game.GANState) -> game.GANState:
     real = jnp.zeros((1, 1), state.g_params['theta'].dtype)
     state, _ = train_step(state, {'x': real}, jax.random.key(0))
     return state
@@ -164,7 +195,7 @@ def _dirac_gan_trainer(loss: str, *, lr, update: str, momentum=None, r1_gamma: f
   return init, step
 
 
-def _theta_psi(state: train.GANState) -> jax.Array:
+def _theta_psi(state: game.GANState) -> jax.Array:
   return jnp.stack([state.g_params['theta'], state.d_params['psi']])
 
 
@@ -224,11 +255,7 @@ def _bilinear_rule(method: str, lr, hyper: Mapping[str, object]):
 
   if method in _TRAINER_RULES:
     momentum = hyper.get('beta')  # negative_momentum: heavy ball on both players.
-    gan_init, gan_step = _dirac_gan_trainer('wasserstein', lr=lr, update=_TRAINER_RULES[method],
-                                            momentum=momentum)
-    # x = theta, y = -psi (module docstring).
-    return (lambda z: gan_init(z[0], -z[1]), gan_step,
-            lambda state: _theta_psi(state) * jnp.array([1, -1], state.g_params['theta'].dtype))
+    return _bilinear_trainer(lr=lr, update=_TRAINER_RULES[method], momentum=momentum)
 
   if method == 'extragradient':
     # Korpelevich 1976; Gidel et al. 2019, arXiv:1802.10551: step from the extrapolated point.
@@ -509,8 +536,8 @@ def dirac_gan_step_jacobian(loss: str = 'non_saturating', *, lr: float,
   ``|1 + lr lambda|``, i.e. ``sqrt(1 + lr^2 f'(0)^2) > 1`` without R1. A test checks this
   against finite differences of :func:`dirac_gan_step`.
   """
-  if update not in train.UPDATE_RULES:
-    raise ValueError(f'unknown update rule {update!r}; expected one of {list(train.UPDATE_RULES)}')
+  if update not in DIRAC_GAN_UPDATES:
+    raise ValueError(f'unknown update rule {update!r}; expected one of {list(DIRAC_GAN_UPDATES)}')
   _check_lr(lr)
   if not r1_gamma >= 0:
     raise ValueError(f'r1_gamma must be >= 0, got r1_gamma={r1_gamma!r}')
@@ -643,7 +670,7 @@ def dynamics_table(*, lrs: Sequence[float], steps: int, x0: float = 1.0,
                        'verdict': _verdict(radius)})
   dirac = []
   for label, loss, gamma in DIRAC_GAN_VARIANTS:
-    for update in train.UPDATE_RULES:
+    for update in DIRAC_GAN_UPDATES:
       finals = jax.jit(jax.vmap(lambda lr, ls=loss, u=update, g=gamma: simulate_dirac_gan(
           ls, lr=lr, steps=steps, update=u, theta0=x0, psi0=y0, r1_gamma=g)[-1]))(lr_array)
       for lr, final in zip(lrs, np.asarray(finals), strict=True):
@@ -708,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict]]:
     run_dirac = jax.jit(simulate_dirac_gan, static_argnames=('loss', 'steps', 'update',
                                                              'r1_gamma'))
     dirac, fields = {}, {}
-    for update in train.UPDATE_RULES:
+    for update in DIRAC_GAN_UPDATES:
       for label, loss, gamma in DIRAC_GAN_VARIANTS:
         name = f'{label}\n{update}'
         dirac[name] = run_dirac(loss, lr=args.plot_lr, steps=args.plot_steps, update=update,

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import checkpoint, faults, train
+from jaxgan import checkpoint, faults, semi_supervised_train, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
@@ -27,7 +27,6 @@ def main(argv):
       lambda record: record.levelno >= py_logging.WARNING or 'orbax' not in record.pathname)
   try:
     if FLAGS.config.get('trainer') == 'semi_supervised':
-      from jaxgan import semi_supervised_train
       semi_supervised_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     else:
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -26,9 +26,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 from jax import lax
 
-from jaxgan import models
+from jaxgan import models, rng
 
 
 def feature_matching_loss(real_features: jax.Array, fake_features: jax.Array, *,
@@ -306,7 +307,8 @@ def pack_samples(x: jax.Array, pack: int) -> jax.Array:
   return grouped.reshape((batch // pack, *x.shape[1:-1], pack * x.shape[-1]))
 
 
-def add_instance_noise(key: jax.Array, x: jax.Array, *, std: float) -> jax.Array:
+def add_instance_noise(key: jax.Array, x: jax.Array, *, std: float,
+                       axis_name: str | None = None) -> jax.Array:
   r"""Instance noise: ``x + std * N(0, I)``, applied to real and fake inputs of D alike.
 
   Blurring both distributions makes their supports overlap, so D cannot separate them perfectly
@@ -317,6 +319,9 @@ def add_instance_noise(key: jax.Array, x: jax.Array, *, std: float) -> jax.Array
     key: PRNG key.
     x: any shape.
     std: ``>= 0``; 0 returns ``x`` unchanged.
+    axis_name: under ``pmap``/``shard_map``, the device axis: the noise is drawn for the global
+      batch and each device keeps its rows (:func:`jaxgan.rng.local_rows`), so the result does
+      not depend on the number of devices.
 
   Raises:
     ValueError: if ``std`` is negative.
@@ -325,5 +330,66 @@ def add_instance_noise(key: jax.Array, x: jax.Array, *, std: float) -> jax.Array
     raise ValueError(f'instance noise std must be >= 0, got {std!r}')
   if std == 0:
     return x
-  return x + std * jax.random.normal(key, x.shape, x.dtype)
+  noise = rng.local_rows(key, lambda k, n: jax.random.normal(k, (n, *x.shape[1:]), x.dtype),
+                         x.shape[0], axis_name)
+  return x + std * noise
+
+
+def discriminator_view(*, pack: int = 1, instance_noise: float = 0.0,
+                       axis_name: str | None = None) -> Callable | None:
+  """What D is shown of a batch: ``view(x, key)`` adds instance noise, then forms PacGAN packs.
+
+  Returns None when ``pack == 1`` and ``instance_noise == 0`` (D sees the batch as it is).
+  """
+  if pack == 1 and not instance_noise:
+    return None
+
+  def view(x, key):
+    if instance_noise:
+      x = add_instance_noise(key, x, std=instance_noise, axis_name=axis_name)
+    return pack_samples(x, pack)
+
+  return view
+
+
+def feature_matching_objective(discriminator: nn.Module, d_params, d_batch_stats, real, fake, *,
+                               axis_name: str | None = None) -> jax.Array:
+  """G's feature-matching loss: :func:`feature_matching_loss` of D's sown ``'features'`` on
+  ``real`` (a constant for G) and ``fake``, D in training mode (arXiv:1606.03498)."""
+  _, real_features, _ = discriminator_features(discriminator, d_params, d_batch_stats, real,
+                                               train=True)
+  _, fake_features, _ = discriminator_features(discriminator, d_params, d_batch_stats, fake,
+                                               train=True)
+  return feature_matching_loss(real_features, fake_features, axis_name=axis_name)
+
+
+def unrolled_discriminator(d_loss: Callable, d_optimizer: optax.GradientTransformation,
+                           num_steps: int, *, project: Callable | None = None,
+                           axis_name: str | None = None) -> Callable:
+  r"""The unrolled GAN's look-ahead D (Metz et al. 2016, arXiv:1611.02163).
+
+  Returns ``lookahead(d_params, d_opt_state, d_batch_stats, step, real, fake, key) ->
+  (d_params, d_opt_state, d_batch_stats)`` after ``num_steps`` updates of D with
+  ``d_optimizer`` on ``(real, fake)``, each on the gradient of ``d_loss`` (the signature of
+  :func:`jaxgan.gan.make_discriminator_loss`'s ``loss_on``; key of update ``j``:
+  ``fold_in(key, 2 + j)``), averaged over ``axis_name`` and followed by ``project``. The
+  updates are differentiable in ``fake``, so G's loss against the look-ahead D is
+  differentiated through them (:func:`unroll`); they are not kept: D trains as usual.
+  """
+  pmean = (lambda tree: lax.pmean(tree, axis_name)) if axis_name else (lambda tree: tree)
+
+  def lookahead(d_params, d_opt_state, d_batch_stats, step, real, fake, key):
+    def d_update(carry):
+      (params, opt_state, stats), j = carry
+      grads, (stats, _) = jax.grad(d_loss, has_aux=True)(params, stats, step, real, fake,
+                                                         jax.random.fold_in(key, 2 + j))
+      updates, opt_state = d_optimizer.update(pmean(grads), opt_state, params)
+      params = optax.apply_updates(params, updates)
+      if project is not None:
+        params = project(params)
+      return (params, opt_state, pmean(stats)), j + 1
+
+    return unroll(d_update, ((d_params, d_opt_state, d_batch_stats), 0), num_steps)[0]
+
+  return lookahead
 

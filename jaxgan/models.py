@@ -27,6 +27,9 @@ import jax.numpy as jnp
 
 from jaxgan.layers import AdjointConvTranspose
 
+# The names config.model.name takes (jaxgan.experiment.build_models).
+MODELS = ('gaussian_1d_mlp', 'mnist_mlp', 'mlp', 'dcgan')
+
 ACTIVATIONS: dict[str, Callable] = {
     'relu': nn.relu,
     'tanh': jnp.tanh,

@@ -17,7 +17,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.typing import ArrayLike
+
+from jaxgan import rng
 
 # Added to the squared norm before the square root: sqrt is not differentiable at 0, and without
 # it the penalty's gradient is NaN wherever D's input gradient vanishes (e.g. a constant D).
@@ -41,6 +44,7 @@ def gradient_penalty(
     key: jax.Array,
     *,
     target: float = 1.0,
+    axis_name: str | None = None,
 ) -> jax.Array:
   r"""WGAN-GP two-sided gradient penalty on random interpolates of real and fake data.
 
@@ -64,6 +68,10 @@ def gradient_penalty(
     fake: a batch of generated data, the same shape as ``real``.
     key: PRNG key for the interpolation coefficients.
     target: the gradient norm the penalty pulls towards (1 for a 1-Lipschitz critic).
+    axis_name: under ``pmap``/``shard_map``, the device axis: ``epsilon`` is drawn for the
+      global batch and each device keeps its rows (:func:`jaxgan.rng.local_rows`), so the penalty
+      does not depend on the number of devices. (Its mean is then the local batch's; the train
+      step averages over devices.)
 
   Returns:
     A scalar, the batch mean of ``(||grad|| - target)^2``.
@@ -86,7 +94,9 @@ def gradient_penalty(
         f"real and fake must have the same shape; got real.shape={real.shape} and "
         f"fake.shape={fake.shape}"
     )
-  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), dtype=real.dtype)
+  eps = rng.local_rows(
+      key, lambda k, n: jax.random.uniform(k, (n,) + (1,) * (real.ndim - 1), dtype=real.dtype),
+      real.shape[0], axis_name)
   interpolates = eps * real + (1.0 - eps) * fake
   grads = _input_gradients(d_fn, interpolates)
   norms = jnp.sqrt(_squared_norms(grads) + _NORM_EPSILON)
@@ -155,3 +165,49 @@ def clip_weights(params, clip_value: float):
   if not clip_value > 0:
     raise ValueError(f"clip_value must be positive; got clip_value={clip_value!r}")
   return jax.tree.map(lambda w: jnp.clip(w, -clip_value, clip_value), params)
+
+
+def gradient_penalty_term(weight: float, *, target: float = 1.0,
+                          axis_name: str | None = None) -> Callable:
+  """WGAN-GP as a term of D's objective: ``term(d_fn, real, fake, key, step) = weight * GP``.
+
+  The signature of the terms :func:`jaxgan.gan.make_discriminator_loss` adds to D's loss;
+  ``step`` is unused. The paper's weight is 10 (arXiv:1704.00028).
+  """
+  def term(d_fn, real, fake, key, step):
+    del step
+    return weight * gradient_penalty(d_fn, real, fake, key, target=target, axis_name=axis_name)
+  return term
+
+
+def r1_term(gamma: float, *, every: int = 1) -> Callable:
+  r"""R1 as a term of D's objective, optionally lazy: ``term(d_fn, real, fake, key, step)``.
+
+  ``every = 1``: ``gamma / 2 * R1`` on every step (arXiv:1801.04406). ``every = k > 1``: lazy
+  regularization (StyleGAN2, arXiv:1912.04958, Section 3.1): ``k * gamma / 2 * R1`` on the steps
+  with ``step % k == 0`` and nothing on the others, the same weight per step on average for
+  ``1 / k`` of the cost (a ``lax.cond``: under ``jax.vmap`` keep ``step`` unbatched, or both
+  branches run). Pair it with :func:`lazy_regularization_correction` on D's optimizer.
+  """
+  if every < 1:
+    raise ValueError(f'every must be >= 1, got {every}')
+
+  def term(d_fn, real, fake, key, step):
+    del fake, key
+    r1 = lambda: 0.5 * gamma * every * r1_penalty(d_fn, real)
+    if every == 1:
+      return r1()
+    return lax.cond(step % every == 0, r1, lambda: jnp.zeros((), jnp.result_type(real)))
+  return term
+
+
+def lazy_regularization_correction(every: int) -> float:
+  r"""StyleGAN2's ``c = k / (k + 1)`` for a regularizer applied every ``k`` steps.
+
+  A lazy regularizer's updates come ``k`` times rarer but ``k`` times heavier. StyleGAN2
+  (arXiv:1912.04958, Appendix B) compensates in Adam: ``lr' = c lr``, ``beta_1' = beta_1^c``,
+  ``beta_2' = beta_2^c``. ``every = 1`` gives ``c = 1`` (no change).
+  """
+  if every < 1:
+    raise ValueError(f'every must be >= 1, got {every}')
+  return 1.0 if every == 1 else every / (every + 1)

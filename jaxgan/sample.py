@@ -24,26 +24,21 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from jaxgan import checkpoint, latent, train, visualize
+from jaxgan import checkpoint, experiment, game, gan, latent, visualize
 from jaxgan import data as data_lib
 
 MODES = ('grid', 'interpolate', 'class_grid')
 
 
-def load_run(workdir: str) -> tuple[ml_collections.ConfigDict, object, train.GANState]:
+def load_run(workdir: str) -> tuple[ml_collections.ConfigDict, object, game.GANState]:
   """``(config, generator, state)`` of the latest checkpoint in ``workdir``."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise ValueError(f'no config.json in workdir={workdir!r}; is it a jaxgan training run?')
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  generator, discriminator = train.build_models(config)
-  g_optimizer, d_optimizer = train.optimizers(config)
-  like = train.init_state(jax.random.PRNGKey(0), generator=generator, discriminator=discriminator,
-                          g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                          latent_dim=config.model.latent_dim,
-                          data_shape=data_lib.data_shape(config.data.name),
-                          ema=bool(config.train.get('ema_decay', 0.0)))
+  generator, discriminator = experiment.build_models(config)
+  like = experiment.init_state(config, jax.random.PRNGKey(0), generator, discriminator)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
   if manager.latest_step() is None:
     raise ValueError(f'no checkpoint in {os.path.join(workdir, "checkpoints")!r}')
@@ -53,11 +48,12 @@ def load_run(workdir: str) -> tuple[ml_collections.ConfigDict, object, train.GAN
 
 
 def _generate(config, generator, state, z, labels=None) -> np.ndarray:
-  return np.asarray(train.sample(config, generator, state, None, z.shape[0], labels=labels, z=z))
+  return np.asarray(experiment.sample(config, generator, state, None, z.shape[0], labels=labels,
+                                      z=z))
 
 
 def _latents(config, key, num):
-  return train.sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
+  return gan.sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
 
 
 def grid_images(config, generator, state, key, *, rows: int, columns: int) -> np.ndarray:

@@ -36,9 +36,10 @@ import optax
 from absl import logging
 from jax import lax
 
-from jaxgan import losses
+from jaxgan import checkpoint, losses
 from jaxgan import semi_supervised as ssl
-from jaxgan.train import GANState, apply_model
+from jaxgan.game import GANState
+from jaxgan.gan import apply_model
 
 LR_SCHEDULES = ('constant', 'linear')
 
@@ -334,7 +335,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
     parameters), ``test_errors_avg`` (D's averaged parameters, the paper's protocol), the
     epoch's mean step metrics, ``epoch_seconds`` (training only) and ``eval_seconds``.
   """
-  from jaxgan import checkpoint
   validate(config)
   if mnist is None:
     mnist = load_mnist(data_dir=config.data.data_dir, download=config.data.download)

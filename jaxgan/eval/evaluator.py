@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import data as data_lib
-from jaxgan import metrics
+from jaxgan import experiment, gan, metrics
 from jaxgan.eval import classifier
 
 
@@ -61,21 +61,23 @@ def make_generate(config: ml_collections.ConfigDict, generator, *, batch_size: i
                   ) -> Callable[..., tuple[np.ndarray, np.ndarray | None]]:
   """``generate(state, key, num) -> (samples, labels)``, compiled once, in batches.
 
-  Uses the EMA weights when ``config.train.ema_decay > 0``; a conditional G gets the labels
-  ``i % K`` (returned), an unconditional one None.
+  Uses the EMA weights, with their own standing batch-norm statistics, when
+  ``config.train.ema_decay > 0`` (:func:`jaxgan.experiment.sampling_variables`); a
+  conditional G gets the labels ``i % K`` (returned), an unconditional one None.
   """
-  from jaxgan import train
   num_classes = config.model.get('num_classes', 0)
-  run = jax.jit(lambda state, z, y: train.sample(config, generator, state, None, z.shape[0],
-                                                 labels=y, z=z))
+  variables = jax.jit(lambda state: experiment.sampling_variables(config, generator, state))
+  run = jax.jit(lambda state, variables, z, y: experiment.sample(
+      config, generator, state, None, z.shape[0], labels=y, z=z, variables=variables))
 
   def generate(state, key: jax.Array, num: int):
     labels = np.arange(num) % num_classes if num_classes else None
-    z = train.sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
+    z = gan.sample_latent(key, num, config.model.latent_dim, config.model.latent_distribution)
+    sampling = variables(state)
     parts = []
     for start in range(0, num, batch_size):
       y = None if labels is None else jnp.asarray(labels[start:start + batch_size])
-      parts.append(np.asarray(run(state, z[start:start + batch_size], y)))
+      parts.append(np.asarray(run(state, sampling, z[start:start + batch_size], y)))
     return np.concatenate(parts), labels
 
   return generate
