@@ -145,7 +145,7 @@ def jaxgan_worker(args) -> dict:
   import numpy as np
   import optax
 
-  from jaxgan import losses, models, train
+  from jaxgan import gan, losses, models, train
   rss_import = _max_rss_mib()
   image_shape = tuple(args.image_shape)
   if args.model == 'mnist_mlp':
@@ -160,7 +160,7 @@ def jaxgan_worker(args) -> dict:
                            discriminator=discriminator, g_optimizer=optimizer,
                            d_optimizer=optimizer, latent_dim=LATENT_DIM, data_shape=image_shape)
   d_loss_fn, g_loss_fn = losses.get_loss_pair('non_saturating')
-  step = train.make_train_step(
+  step = gan.make_train_step(
       generator=generator, discriminator=discriminator, g_optimizer=optimizer,
       d_optimizer=optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn, latent_dim=LATENT_DIM,
       latent_distribution=distribution, update='alternating')

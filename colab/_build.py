@@ -166,7 +166,7 @@ In this notebook you will see:
   single-device run.
 
 Every method runs through jaxgan's own code; simultaneous, alternating and negative momentum run
-its GAN train step itself (`jaxgan.make_train_step` with SGD).
+its GAN train step itself (`jaxgan.gan.make_train_step` with SGD).
 '''),
     INSTALL, PARAMETERS, BACKEND, FIGURES,
     code(r'''
@@ -286,7 +286,7 @@ step by step; the trajectories agree, because the losses are means over the batc
 '''),
     code(r'''
 sgd = optax.sgd(LR)
-step = jaxgan.make_train_step(
+step = jaxgan.gan.make_train_step(
     generator=dynamics.DiracGenerator(), discriminator=dynamics.LinearDiscriminator(),
     g_optimizer=sgd, d_optimizer=sgd, latent_dim=1, r1_gamma=GAMMA, axis_name=AXIS_NAME)
 dp = jaxgan.parallelize(step, PARALLEL)

@@ -3,19 +3,22 @@
 Non-saturating GAN with the R1 penalty (gamma 0.01, arXiv:1801.04406), Adam(3e-3, b1=0.5)
 cosine-decayed to 1% over 30,000 steps, batch 512, PyTorch-style bias init
 (``model.bias_scale=1``), N(0, I) 2-D latents; G 2->96->96->2, D 2->96->96->1, ReLU;
-samples from the moving average of G's weights (``train.ema_decay=0.999``).
+trained on standardized coordinates (``data.standardize``: divided by the mixture's
+per-coordinate std, sqrt(8), samples multiplied back; R1's gamma is not scale-invariant, so this
+is part of the recipe); samples from the moving average of G's weights
+(``train.ema_decay=0.999``).
 
     python -m jaxgan.main --config=configs/mog_grid_best.py --workdir=runs/mog_grid_best
 
-The ring's recipe is ``configs/mog_ring_best.py`` (R1 gamma 0.001). The benchmark's numbers
-(README, "Mode collapse": 10 seeds, mean modes covered and high-quality samples) come from
+trains exactly the benchmark's recipe for one seed (``config.seed``, 0): the same train step,
+data and keys as the benchmark's seed 0 (``tests/test_mode_collapse_config.py`` checks that a
+few steps give its parameters to float32 rounding; the benchmark vmaps the step over seeds,
+which XLA rounds differently, so a 30,000-step run is another draw of the same recipe, not a
+bit-identical copy). The ring's recipe is ``configs/mog_ring_best.py`` (R1 gamma 0.001). The
+benchmark's numbers (README, "Mode collapse": 10 seeds, mean modes covered and high-quality
+samples) come from
 
     python benchmarks/mode_coverage.py --methods=best
-
-which trains this recipe for 10 seeds on *standardized* coordinates (divided by the mixture's
-per-coordinate std, sqrt(8) for the grid, sqrt(1/2) for the ring) and scales the samples back;
-the CLI trains on raw coordinates, which the config system does not rescale, so a run of this
-config is the same recipe up to that input scaling.
 """
 
 from jaxgan.config import default_config
@@ -24,6 +27,7 @@ from jaxgan.config import default_config
 def get_config():
   config = default_config()
   config.data.name = 'grid'
+  config.data.standardize = True  # unit-variance coordinates, as the benchmark trains on
   config.model.name = 'mlp'
   config.model.latent_dim = 2
   config.model.latent_distribution = 'normal'

@@ -23,7 +23,7 @@ __version__ = '0.1.0'
 
 _MODULES = (
     'checkpoint', 'conditional', 'config', 'data', 'dynamics', 'eval', 'experiment', 'faults',
-    'game', 'gan', 'latent', 'layers', 'losses', 'metrics', 'mode_collapse', 'models',
+    'game', 'gan', 'latent', 'layers', 'losses', 'main', 'metrics', 'mode_collapse', 'models',
     'parallel', 'penalties', 'rng', 'sample', 'semi_supervised', 'semi_supervised_train',
     'train', 'visualize',
 )

@@ -127,7 +127,7 @@ def make_train_step(*, g_objective: Objective, d_objective: Objective,
   if update not in UPDATE_RULES:
     raise ValueError(f'unknown update rule {update!r}; expected one of {list(UPDATE_RULES)}')
   if not (isinstance(num_d_steps, int) and num_d_steps >= 1):
-    raise ValueError(f'num_d_steps must be an int >= 1, got {num_d_steps!r}')
+    raise ValueError(f'num_d_steps must be >= 1 (an int), got {num_d_steps!r}')
   if update == 'simultaneous' and num_d_steps != 1:
     raise ValueError(f"update='simultaneous' takes both gradients at one point, so num_d_steps "
                      f'must be 1, got {num_d_steps}')
@@ -153,8 +153,8 @@ def make_train_step(*, g_objective: Objective, d_objective: Objective,
 
   def train_step(state: GANState, batch: dict, key: jax.Array):
     if ema_decay and not state.ema_g_params:
-      raise ValueError(f'ema_decay={ema_decay} needs a state with ema_g_params (a copy of '
-                       f'g_params at the start)')
+      raise ValueError(f'ema_decay={ema_decay} needs a state with ema_g_params, a copy of '
+                       f'g_params at the start (jaxgan.gan.init_state(..., ema=True))')
     k_shared, k_d, k_g = jax.random.split(jax.random.fold_in(key, state.step), 3)
     k = num_d_steps
     minibatches = [minibatch(batch, j, k) for j in range(k)]

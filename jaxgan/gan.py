@@ -276,9 +276,12 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     ``d_grad_norm``, ``g_grad_norm``, ``d_nonfinite``/``g_nonfinite``, and with an auxiliary
     classifier ``d_class_loss``, ``g_class_loss`` and ``d_class_accuracy``.
   """
-  if unrolled_steps < 0 or pack < 1 or r1_every < 1 or not instance_noise >= 0:
-    raise ValueError(f'need unrolled_steps >= 0, pack >= 1, r1_every >= 1 and instance_noise '
-                     f'>= 0; got {unrolled_steps}, {pack}, {r1_every}, {instance_noise}')
+  for name, value, ok in (('unrolled_steps', unrolled_steps, unrolled_steps >= 0),
+                          ('pack', pack, pack >= 1), ('r1_every', r1_every, r1_every >= 1),
+                          ('instance_noise', instance_noise, instance_noise >= 0)):
+    if not ok:
+      bound = '>= 1' if name in ('pack', 'r1_every') else '>= 0'
+      raise ValueError(f'{name} must be {bound}, got {value!r}')
   if num_classes < 0 or auxiliary_classifier_weight < 0:
     raise ValueError(f'need num_classes >= 0 and auxiliary_classifier_weight >= 0; got '
                      f'{num_classes}, {auxiliary_classifier_weight}')

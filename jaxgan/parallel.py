@@ -67,7 +67,11 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
   if parallel == 'pmap':
     step = jax.pmap(train_step, axis_name=AXIS_NAME, in_axes=(0, 0, None), donate_argnums=0,
                     devices=devices)
-    put_state = lambda s: jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), s)
+    # Placed as the step returns its state (one shard per device along a mesh axis named
+    # AXIS_NAME), so that the second step does not compile the step again.
+    stacked = NamedSharding(jax.sharding.Mesh(np.array(devices), (AXIS_NAME,)), P(AXIS_NAME))
+    put_state = lambda s: jax.device_put(
+        jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), s), stacked)
     return DataParallel(step, put_state, lambda b: data_lib.shard(b, n),
                         lambda s: jax.tree.map(lambda x: x[0], s), n)
   mesh = jax.sharding.Mesh(np.array(devices), (AXIS_NAME,),

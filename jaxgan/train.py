@@ -118,6 +118,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   config_lib.validate(config, num_devices=1 if parallel == 'none' else len(devices))
   axis_name = None if parallel == 'none' else AXIS_NAME
   generator, discriminator = build_models(config, axis_name=axis_name)
+  # Samples and evaluation run outside the device axis: G's batch norm without it (the same
+  # parameters), since standing statistics run G in training mode.
+  sampler = build_models(config)[0]
   dp = parallelize(build_train_step(config, generator, discriminator, axis_name=axis_name),
                    parallel, devices)
 
@@ -141,7 +144,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   real_for_plots = _real_for_plots(config, jax.random.fold_in(data_key, 2**31 - 1))
   evaluate = None
   if config.train.get('eval_every', 0):
-    evaluate = evaluator.make_evaluator(config, generator, key=jax.random.fold_in(sample_key, 1))
+    evaluate = evaluator.make_evaluator(config, sampler, key=jax.random.fold_in(sample_key, 1))
   dp_state = dp.put_state(state)
   tick, ticked_step = time.perf_counter(), start
   monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
@@ -178,7 +181,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
         writer.scalar(name, value, step)
       progress.update(step, scalars['steps_per_sec'], scalars)
     if step % config.train.sample_every == 0 or last:
-      fake = sample(config, generator, dp.get_state(dp_state), sample_key,
+      fake = sample(config, sampler, dp.get_state(dp_state), sample_key,
                     min(config.train.num_samples, 64) if real_for_plots.ndim == 4
                     else config.train.num_samples)
       visualize.save_samples(os.path.join(workdir, 'samples', f'step_{step}.png'),

@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import conditional, models, train
+from jaxgan import conditional, gan, models, train
 
 K = 3  # classes
 LATENT = 4
@@ -141,7 +141,7 @@ class TestTrainStep:
   def test_unconditional_step_ignores_labels(self):
     g = models.MLPGenerator(hidden=(8,), data_shape=(2, 2, 1))
     d = models.MLPDiscriminator(hidden=(8,))
-    step = jax.jit(train.make_train_step(generator=g, discriminator=d,
+    step = jax.jit(gan.make_train_step(generator=g, discriminator=d,
                                          g_optimizer=optax.adam(1e-2),
                                          d_optimizer=optax.adam(1e-2), latent_dim=LATENT))
     state = _init(g, d)
@@ -161,8 +161,8 @@ class TestTrainStep:
     state = _init(g, d)
     batch = _batch(8 * num_d_steps)
     key = jax.random.PRNGKey(3)
-    one, m_one = jax.jit(train.make_train_step(**kwargs))(state, batch, key)
-    step2 = train.make_train_step(**kwargs, axis_name='batch')
+    one, m_one = jax.jit(gan.make_train_step(**kwargs))(state, batch, key)
+    step2 = gan.make_train_step(**kwargs, axis_name='batch')
     split = jax.tree.map(lambda x: x.reshape((2, -1, *x.shape[1:])), batch)
     two, m_two = jax.vmap(step2, in_axes=(None, 0, None), axis_name='batch')(state, split, key)
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[0], two), one, atol=1e-5)
@@ -170,7 +170,7 @@ class TestTrainStep:
 
   def test_conditional_step_uses_the_labels(self):
     g, d = _mlp_cgan()
-    step = jax.jit(train.make_train_step(generator=g, discriminator=d,
+    step = jax.jit(gan.make_train_step(generator=g, discriminator=d,
                                          g_optimizer=optax.adam(1e-2),
                                          d_optimizer=optax.adam(1e-2), latent_dim=LATENT,
                                          num_classes=K))
@@ -191,7 +191,7 @@ class TestTrainStep:
     key = jax.random.PRNGKey(4)
 
     def metrics_for(weight):
-      step = jax.jit(train.make_train_step(
+      step = jax.jit(gan.make_train_step(
           generator=g, discriminator=d, g_optimizer=optax.adam(1e-3),
           d_optimizer=optax.adam(1e-3), latent_dim=LATENT, num_classes=K,
           auxiliary_classifier_weight=weight, update='simultaneous'))
@@ -214,9 +214,9 @@ class TestTrainStep:
     common = dict(generator=g, discriminator=d, g_optimizer=optax.adam(1e-2),
                   d_optimizer=optax.adam(1e-2), latent_dim=LATENT)
     with pytest.raises(ValueError, match='needs num_classes > 0'):
-      train.make_train_step(**common, auxiliary_classifier_weight=1.0)
+      gan.make_train_step(**common, auxiliary_classifier_weight=1.0)
     with pytest.raises(ValueError, match='ema_decay'):
-      train.make_train_step(**common, ema_decay=1.0)
+      gan.make_train_step(**common, ema_decay=1.0)
 
 
 class TestEMA:
@@ -232,7 +232,7 @@ class TestEMA:
 
   def test_step_tracks_generator(self):
     g, d = _mlp_cgan()
-    step = jax.jit(train.make_train_step(generator=g, discriminator=d,
+    step = jax.jit(gan.make_train_step(generator=g, discriminator=d,
                                          g_optimizer=optax.adam(1e-2),
                                          d_optimizer=optax.adam(1e-2), latent_dim=LATENT,
                                          num_classes=K, ema_decay=0.999))

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint, data, faults, train
+from jaxgan import checkpoint, data, faults, gan, train
 from jaxgan import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -425,7 +425,7 @@ def _ring_setup(*, skip_nonfinite):
   config.model.g_hidden, config.model.d_hidden = (8,), (8,)
   generator, discriminator = train.build_models(config)
   g_optimizer, d_optimizer = train.optimizers(config)
-  step = jax.jit(train.make_train_step(
+  step = jax.jit(gan.make_train_step(
       generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, latent_dim=2, skip_nonfinite=skip_nonfinite))
   state = train.init_state(jax.random.PRNGKey(0), generator=generator,
@@ -469,7 +469,7 @@ def test_step_flags_agree_across_replicas_so_all_skip_together():
   config.model.g_hidden, config.model.d_hidden = (8,), (8,)
   generator, discriminator = train.build_models(config)
   g_optimizer, d_optimizer = train.optimizers(config)
-  step = train.make_train_step(
+  step = gan.make_train_step(
       generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, latent_dim=2, skip_nonfinite=True, axis_name=train.AXIS_NAME)
   replicas = jax.jit(jax.vmap(step, in_axes=(None, 0, None), axis_name=train.AXIS_NAME))

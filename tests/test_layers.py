@@ -20,7 +20,7 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
-from jaxgan import layers, models, train
+from jaxgan import gan, layers, models, train
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def _run_steps(generator, discriminator, *, num_steps, batch_size, dtype):
       d_optimizer=optimizer, latent_dim=16, data_shape=image_shape))(jax.random.PRNGKey(0))
   state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a,
                        state)
-  step = jax.jit(train.make_train_step(generator=generator, discriminator=discriminator,
+  step = jax.jit(gan.make_train_step(generator=generator, discriminator=discriminator,
                                        g_optimizer=optimizer, d_optimizer=optimizer,
                                        latent_dim=16, latent_distribution='normal'))
   history = [state]

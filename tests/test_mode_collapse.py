@@ -14,7 +14,7 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
-from jaxgan import data, losses, mode_collapse, models, train
+from jaxgan import data, gan, losses, mode_collapse, models, train
 
 
 @pytest.fixture
@@ -284,7 +284,7 @@ def _setup(discriminator=D, d_optimizer=None, pack=1, **step_kwargs):
   state = train.init_state(jax.random.key(0), generator=G, discriminator=discriminator,
                            g_optimizer=tx, d_optimizer=d_optimizer, latent_dim=2,
                            data_shape=(2,), pack=pack)
-  step = train.make_train_step(generator=G, discriminator=discriminator, g_optimizer=tx,
+  step = gan.make_train_step(generator=G, discriminator=discriminator, g_optimizer=tx,
                                d_optimizer=d_optimizer, latent_dim=2, pack=pack,
                                **step_kwargs)
   batch = {'x': data.ring(jax.random.key(1), BATCH)}
@@ -404,7 +404,7 @@ def test_minibatch_and_spectral_norm_discriminator_in_the_step():
 def test_bad_options_raise(kwargs, match):
   tx = optax.adam(1e-3)
   with pytest.raises(ValueError, match=match):
-    train.make_train_step(generator=G, discriminator=D, g_optimizer=tx, d_optimizer=tx,
+    gan.make_train_step(generator=G, discriminator=D, g_optimizer=tx, d_optimizer=tx,
                           latent_dim=2, **kwargs)
 
 

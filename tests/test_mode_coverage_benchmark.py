@@ -112,14 +112,15 @@ def test_cli_best_configs_are_the_benchmarks_best_recipe(dataset):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   c, m = module.get_config(), bench.METHODS['best'].for_dataset(dataset)
-  assert c.data.name == dataset
+  assert (c.data.name, c.data.standardize) == (dataset, m.standardize)
   assert (tuple(c.model.g_hidden), tuple(c.model.d_hidden)) == (m.g_hidden, m.d_hidden)
   assert (c.model.latent_dim, c.model.latent_distribution) == (m.latent_dim,
                                                                m.latent_distribution)
   assert (c.model.bias_scale, c.loss.name, c.loss.r1_gamma) == (m.bias_scale, m.loss,
                                                                 m.step['r1_gamma'])
   assert (c.train.num_steps, c.train.batch_size) == (m.num_steps, m.batch_size)
-  assert (c.train.g_lr, c.train.d_lr, c.train.b1) == (m.g_lr, m.d_lr, m.b1)
+  assert (c.train.g_lr, c.train.d_lr, c.train.b1, c.train.b2) == (m.g_lr, m.d_lr, m.b1, m.b2)
+  assert c.model.activation == m.g_activation == m.d_activation
   assert (c.train.lr_final_fraction, c.train.ema_decay) == (m.final_lr_fraction, m.ema_decay)
 
 

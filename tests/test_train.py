@@ -8,7 +8,7 @@ import optax
 import pytest
 from chex import assert_trees_all_close
 
-from jaxgan import losses, models, train
+from jaxgan import gan, losses, models, train
 
 LR = 0.1
 
@@ -37,7 +37,7 @@ def _tiny_state(**step_kwargs):
   state = train.init_state(jax.random.PRNGKey(0), generator=g, discriminator=d,
                            g_optimizer=optax.sgd(LR), d_optimizer=optax.sgd(LR), latent_dim=1,
                            data_shape=(1,))
-  step = train.make_train_step(generator=g, discriminator=d, g_optimizer=optax.sgd(LR),
+  step = gan.make_train_step(generator=g, discriminator=d, g_optimizer=optax.sgd(LR),
                                d_optimizer=optax.sgd(LR), latent_dim=1, **step_kwargs)
   return state, step
 
@@ -133,7 +133,7 @@ def test_same_key_same_result_and_step_folds_key():
   tx = optax.adam(1e-3)
   state = train.init_state(jax.random.PRNGKey(0), generator=g, discriminator=d, g_optimizer=tx,
                            d_optimizer=tx, latent_dim=3, data_shape=(2,))
-  step = jax.jit(train.make_train_step(generator=g, discriminator=d, g_optimizer=tx,
+  step = jax.jit(gan.make_train_step(generator=g, discriminator=d, g_optimizer=tx,
                                        d_optimizer=tx, latent_dim=3))
   batch = {'x': jnp.ones((8, 2))}
   a, _ = step(state, batch, jax.random.PRNGKey(5))
@@ -190,10 +190,10 @@ def test_data_parallel_step_equals_single_device(parallel, update, kind):
                            d_optimizer=tx, latent_dim=latent_dim, data_shape=shape)
   kwargs = dict(g_optimizer=tx, d_optimizer=tx, latent_dim=latent_dim, update=update,
                 latent_distribution='normal')
-  single = train.parallelize(train.make_train_step(generator=g1, discriminator=d1, **kwargs),
+  single = train.parallelize(gan.make_train_step(generator=g1, discriminator=d1, **kwargs),
                              'none')
   gp, dp_ = make(train.AXIS_NAME)
-  multi = train.parallelize(train.make_train_step(generator=gp, discriminator=dp_,
+  multi = train.parallelize(gan.make_train_step(generator=gp, discriminator=dp_,
                                                   axis_name=train.AXIS_NAME, **kwargs), parallel)
   assert multi.num_devices == 8
   batch = {'x': jax.random.normal(jax.random.PRNGKey(1), (16, *shape))}
@@ -213,7 +213,7 @@ def test_data_parallel_step_equals_single_device(parallel, update, kind):
 def test_batch_not_divisible_by_devices_is_a_clear_error(parallel):
   g, d = models.MLPGenerator(hidden=(4,), data_shape=(2,)), models.MLPDiscriminator(hidden=(4,))
   tx = optax.sgd(0.1)
-  dp = train.parallelize(train.make_train_step(generator=g, discriminator=d, g_optimizer=tx,
+  dp = train.parallelize(gan.make_train_step(generator=g, discriminator=d, g_optimizer=tx,
                                                d_optimizer=tx, latent_dim=2,
                                                axis_name=train.AXIS_NAME), parallel)
   with pytest.raises(ValueError, match='12 examples is not divisible by the 8 devices'):
