@@ -163,7 +163,7 @@ def jaxgan_worker(args) -> dict:
   step = gan.make_train_step(
       generator=generator, discriminator=discriminator, g_optimizer=optimizer,
       d_optimizer=optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn, latent_dim=LATENT_DIM,
-      latent_distribution=distribution, update='alternating')
+      latent_distribution=distribution, update_rule='alternating')
   dp = train.parallelize(step, 'none')
   real = np.random.default_rng(0).uniform(-1, 1, (args.batch_size, *image_shape))
   batch = {'x': jax.device_put(jnp.asarray(real, jnp.float32))}

@@ -1,7 +1,7 @@
 """The benchmark's PyTorch reference: jaxgan's MLP GAN and DCGAN and its alternating step, in torch.
 
 Same layer shapes, initial-scale-free (timing only), losses, optimizer and algorithm as
-``jaxgan.gan.make_train_step(update='alternating', num_d_steps=1)`` with
+``jaxgan.gan.make_train_step(update_rule='alternating', num_d_steps=1)`` with
 ``losses.non_saturating_*``:
 
 1. ``fake = G(z1)`` in training mode (G's batch-norm running averages update), no gradient;

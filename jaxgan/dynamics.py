@@ -151,7 +151,7 @@ def _bilinear_trainer(*, lr, update: str, momentum=None):
     return -bilinear_value(jnp.stack([state.g_params, y])), ({}, {})
 
   train_step = game.make_train_step(g_objective=x_objective, d_objective=y_objective,
-                                    g_optimizer=tx, d_optimizer=tx, update=update)
+                                    g_optimizer=tx, d_optimizer=tx, update_rule=update)
 
   def init(z) -> game.GANState:
     return game.GANState(step=jnp.zeros((), jnp.int32), g_params=z[0], d_params=z[1],
@@ -178,7 +178,7 @@ def _dirac_gan_trainer(loss: str, *, lr, update: str, momentum=None, r1_gamma: f
   train_step = gan.make_train_step(
       generator=DiracGenerator(), discriminator=LinearDiscriminator(), g_optimizer=g_optimizer,
       d_optimizer=d_optimizer, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn, latent_dim=1,
-      update=update, r1_gamma=r1_gamma)
+      update_rule=update, r1_gamma=r1_gamma)
 
   def init(theta, psi) -> game.GANState:
     g_params, d_params = {'theta': theta}, {'psi': psi}
@@ -293,9 +293,10 @@ def simulate(method: str, *, lr, steps: int, x0=1.0, y0=1.0, **hyper) -> jax.Arr
 
   * ``'simultaneous'``: both players step from the same point, ``z' = (I + eta J) z``.
     ``(I + eta J)^T (I + eta J) = (1 + eta^2) I``, so ``||z_{t+1}|| = sqrt(1 + eta^2) ||z_t||``
-    exactly: it spirals out for every ``eta > 0``. Runs ``make_train_step(update='simultaneous')``.
-  * ``'alternating'``: as in GAN training (Goodfellow et al. 2014, arXiv:1406.2661,
-    Algorithm 1; ``make_train_step(update='alternating')``) the discriminator steps first and the
+    exactly: it spirals out for every ``eta > 0``. Runs
+    ``make_train_step(update_rule='simultaneous')``.
+  * ``'alternating'``: as in GAN training (Goodfellow et al. 2014, arXiv:1406.2661, Algorithm 1;
+    ``make_train_step(update_rule='alternating')``) the discriminator steps first and the
     generator answers the updated discriminator: ``y' = y + eta x``, then ``x' = x - eta y'``,
     i.e. ``M = [[1 - eta^2, -eta], [eta, 1]]`` with ``det M = 1``. Conserved quadratic form:
     ``Q(x, y) = x^2 + y^2 + eta x y``. Proof: the D half-step gives
@@ -319,7 +320,7 @@ def simulate(method: str, *, lr, steps: int, x0=1.0, y0=1.0, **hyper) -> jax.Arr
   * ``'negative_momentum'`` with ``beta`` in (-1, 0) (Gidel et al. 2019, arXiv:1807.04740): the
     alternating rule with heavy-ball momentum ``beta`` on both players,
     ``y' = y + eta x + beta (y - y_prev)``, ``x' = x - eta y' + beta (x - x_prev)``. This is
-    ``make_train_step(update='alternating')`` with ``optax.sgd(eta, momentum=beta)``: optax's
+    ``make_train_step(update_rule='alternating')`` with ``optax.sgd(eta, momentum=beta)``: optax's
     trace ``m' = g + beta m`` and ``p' = p - eta m'`` give ``p' = p - eta g + beta (p - p_prev)``
     with ``p_prev = p_0`` (m starts at 0). The 4x4 map is :func:`transition_matrix`; it
     converges for small ``eta`` (e.g. spectral radius 0.99852 at ``eta = 0.1, beta = -0.5``).

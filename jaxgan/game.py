@@ -98,7 +98,7 @@ def minibatch(batch: dict, j: int, k: int) -> dict:
 
 def make_train_step(*, g_objective: Objective, d_objective: Objective,
                     g_optimizer: optax.GradientTransformation,
-                    d_optimizer: optax.GradientTransformation, update: str = 'alternating',
+                    d_optimizer: optax.GradientTransformation, update_rule: str = 'alternating',
                     num_d_steps: int = 1, axis_name: str | None = None,
                     d_projection: Callable | None = None, ema_decay: float = 0.0,
                     skip_nonfinite: bool = False):
@@ -107,7 +107,7 @@ def make_train_step(*, g_objective: Objective, d_objective: Objective,
   Args:
     g_objective, d_objective: the players' objectives (see the module docstring).
     g_optimizer, d_optimizer: one optax transformation per player.
-    update: ``'alternating'``, ``'simultaneous'`` or ``'g_first'`` (the module docstring).
+    update_rule: ``'alternating'``, ``'simultaneous'`` or ``'g_first'`` (the module docstring).
     num_d_steps: D updates per step (``k`` of Algorithm 1; not for ``'simultaneous'``). Each
       entry of ``batch`` then holds ``k`` minibatches (:func:`minibatch`); G gets the last.
     axis_name: the device axis under ``pmap``/``shard_map``: gradients, model state and metrics
@@ -124,13 +124,13 @@ def make_train_step(*, g_objective: Objective, d_objective: Objective,
     ``g_grad_norm`` and ``d_nonfinite``/``g_nonfinite`` (1.0 if that player's loss or gradient
     norm, of its last update, is NaN/inf), averaged over devices.
   """
-  if update not in UPDATE_RULES:
-    raise ValueError(f'unknown update rule {update!r}; expected one of {list(UPDATE_RULES)}')
+  if update_rule not in UPDATE_RULES:
+    raise ValueError(f'unknown update rule {update_rule!r}; expected one of {list(UPDATE_RULES)}')
   if not (isinstance(num_d_steps, int) and num_d_steps >= 1):
     raise ValueError(f'num_d_steps must be >= 1 (an int), got {num_d_steps!r}')
-  if update == 'simultaneous' and num_d_steps != 1:
-    raise ValueError(f"update='simultaneous' takes both gradients at one point, so num_d_steps "
-                     f'must be 1, got {num_d_steps}')
+  if update_rule == 'simultaneous' and num_d_steps != 1:
+    raise ValueError(f"update_rule='simultaneous' takes both gradients at one point, so "
+                     f'num_d_steps must be 1, got {num_d_steps}')
   if not 0 <= ema_decay < 1:
     raise ValueError(f'ema_decay must be in [0, 1), got {ema_decay!r}')
   pmean = (lambda tree: lax.pmean(tree, axis_name)) if axis_name else (lambda tree: tree)
@@ -166,11 +166,11 @@ def make_train_step(*, g_objective: Objective, d_objective: Objective,
         state = state.replace(**fields)
       return state, d_metrics
 
-    if update == 'simultaneous':
+    if update_rule == 'simultaneous':
       d_fields, d_metrics = player_update('d', state, batch, k_d, k_shared)
       g_fields, g_metrics = player_update('g', state, batch, k_g, k_shared)
       new_state = state.replace(**d_fields, **g_fields)
-    elif update == 'alternating':
+    elif update_rule == 'alternating':
       new_state, d_metrics = d_steps(state)
       g_fields, g_metrics = player_update('g', new_state, minibatches[-1], k_g, k_g)
       new_state = new_state.replace(**g_fields)

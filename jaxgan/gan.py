@@ -232,7 +232,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     d_loss_fn: Callable = losses.minimax_discriminator_loss,
                     g_loss_fn: Callable = losses.non_saturating_generator_loss,
                     latent_dim: int, latent_distribution: str = 'uniform',
-                    update: str = 'alternating', num_d_steps: int = 1,
+                    update_rule: str = 'alternating', num_d_steps: int = 1,
                     gradient_penalty_weight: float = 0.0, r1_gamma: float = 0.0,
                     r1_every: int = 1, weight_clip: float | None = None,
                     axis_name: str | None = None,
@@ -243,7 +243,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
   """The GAN's ``train_step(state, batch, key) -> (state, metrics)``, assembled from parts.
 
   Builds the objectives above from the parts the keywords name and hands them to
-  :func:`jaxgan.game.make_train_step` (which owns ``update``, ``num_d_steps``, ``axis_name``,
+  :func:`jaxgan.game.make_train_step` (which owns ``update_rule``, ``num_d_steps``, ``axis_name``,
   ``skip_nonfinite`` and ``ema_decay``).
 
   Args:
@@ -252,7 +252,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     d_loss_fn: ``(real_logits, fake_logits) -> scalar``, minimized by D.
     g_loss_fn: ``fake_logits -> scalar``, minimized by G.
     latent_dim, latent_distribution: the prior of ``z`` (see :func:`sample_latent`).
-    update, num_d_steps: the update rule (:mod:`jaxgan.game`). With ``k`` D-steps the batch
+    update_rule, num_d_steps: the update rule (:mod:`jaxgan.game`). With ``k`` D-steps the batch
       holds ``k * m`` examples and D step ``j`` uses rows ``j, j + k, j + 2k, ...``.
     gradient_penalty_weight: lambda of WGAN-GP (:func:`jaxgan.penalties.gradient_penalty_term`).
     r1_gamma, r1_every: R1 and lazy R1 (:func:`jaxgan.penalties.r1_term`).
@@ -315,7 +315,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
           class_weight=auxiliary_classifier_weight, feature_matching=feature_matching,
           lookahead=lookahead, axis_name=axis_name),
       d_objective=discriminator_objective(d_loss, generate, num_classes=num_classes),
-      g_optimizer=g_optimizer, d_optimizer=d_optimizer, update=update, num_d_steps=num_d_steps,
+      g_optimizer=g_optimizer, d_optimizer=d_optimizer, update_rule=update_rule,
+      num_d_steps=num_d_steps,
       axis_name=axis_name, d_projection=project, ema_decay=ema_decay,
       skip_nonfinite=skip_nonfinite)
 

@@ -156,7 +156,7 @@ class TestTrainStep:
     # Two "devices" (a named vmap axis) on half the batch each compute what one computes on all.
     g, d = _mlp_cgan()
     kwargs = dict(generator=g, discriminator=d, g_optimizer=optax.adam(1e-2),
-                  d_optimizer=optax.adam(1e-2), latent_dim=LATENT, update=update,
+                  d_optimizer=optax.adam(1e-2), latent_dim=LATENT, update_rule=update,
                   num_d_steps=num_d_steps, num_classes=K)
     state = _init(g, d)
     batch = _batch(8 * num_d_steps)
@@ -194,7 +194,7 @@ class TestTrainStep:
       step = jax.jit(gan.make_train_step(
           generator=g, discriminator=d, g_optimizer=optax.adam(1e-3),
           d_optimizer=optax.adam(1e-3), latent_dim=LATENT, num_classes=K,
-          auxiliary_classifier_weight=weight, update='simultaneous'))
+          auxiliary_classifier_weight=weight, update_rule='simultaneous'))
       return step(state, batch, key)[1]
 
     m1, m2 = metrics_for(1.0), metrics_for(2.0)

@@ -39,7 +39,7 @@ def g_objective(g_params, state, batch, *, key, shared_key):
 
 
 step = game.make_train_step(g_objective=g_objective, d_objective=d_objective,
-                            g_optimizer=tx, d_optimizer=tx, update='alternating')
+                            g_optimizer=tx, d_optimizer=tx, update_rule='alternating')
 # --- End of the example. ---
 
 

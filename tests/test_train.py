@@ -63,7 +63,7 @@ REAL = np.array([[1.0], [2.0], [-0.5], [0.25]], np.float32)
 
 @pytest.mark.parametrize('update', ['alternating', 'simultaneous'])
 def test_one_step_matches_hand_computation(update):
-  state, step = _tiny_state(update=update)
+  state, step = _tiny_state(update_rule=update)
   new_state, metrics = jax.jit(step)(state, {'x': REAL}, jax.random.PRNGKey(1))
   theta, psi, c = 0.5, 0.3, -0.2
   psi_new, c_new = _hand_d_update(theta, psi, c, REAL[:, 0])
@@ -144,9 +144,9 @@ def test_same_key_same_result_and_step_folds_key():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    ({'update': 'sequential'}, 'unknown update rule'),
+    ({'update_rule': 'sequential'}, 'unknown update rule'),
     ({'num_d_steps': 0}, 'num_d_steps must be >= 1'),
-    ({'update': 'simultaneous', 'num_d_steps': 2}, 'num_d_steps'),
+    ({'update_rule': 'simultaneous', 'num_d_steps': 2}, 'num_d_steps'),
     ({'r1_gamma': 1.0, 'r1_every': 0}, 'r1_every must be >= 1'),
 ])
 def test_bad_arguments_raise(kwargs, match):
@@ -188,7 +188,7 @@ def test_data_parallel_step_equals_single_device(parallel, update, kind):
   g1, d1 = make(None)
   state = train.init_state(jax.random.PRNGKey(0), generator=g1, discriminator=d1, g_optimizer=tx,
                            d_optimizer=tx, latent_dim=latent_dim, data_shape=shape)
-  kwargs = dict(g_optimizer=tx, d_optimizer=tx, latent_dim=latent_dim, update=update,
+  kwargs = dict(g_optimizer=tx, d_optimizer=tx, latent_dim=latent_dim, update_rule=update,
                 latent_distribution='normal')
   single = train.parallelize(gan.make_train_step(generator=g1, discriminator=d1, **kwargs),
                              'none')
