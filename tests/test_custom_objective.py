@@ -43,21 +43,14 @@ step = game.make_train_step(g_objective=g_objective, d_objective=d_objective,
 # --- End of the example. ---
 
 
-def _ragan_d_loss(d_params, g_params, x, z):
-  """-E log sigmoid(C(x) - E C(G(z))) - E log(1 - sigmoid(C(G(z)) - E C(x))), from scratch."""
+def _ragan_loss(d_params, g_params, x, z, *, generator: bool):
+  """D's loss -E log sigmoid(C(x) - E C(G(z))) - E log(1 - sigmoid(C(G(z)) - E C(x))) (Eq. 11),
+  or G's, the same with real and fake swapped (Eq. 12); written from scratch."""
   c = lambda v: d.apply({'params': d_params}, v)
-  fake = g.apply({'params': g_params}, z)
-  real_c, fake_c = c(x), c(fake)
+  real_c, fake_c = c(x), c(g.apply({'params': g_params}, z))
+  if generator:
+    real_c, fake_c = fake_c, real_c
   a, b = real_c - jnp.mean(fake_c), fake_c - jnp.mean(real_c)
-  return -jnp.mean(jnp.log(jax.nn.sigmoid(a))) - jnp.mean(jnp.log(1 - jax.nn.sigmoid(b)))
-
-
-def _ragan_g_loss(g_params, d_params, x, z):
-  """The same with real and fake swapped (Eq. 12)."""
-  c = lambda v: d.apply({'params': d_params}, v)
-  fake = g.apply({'params': g_params}, z)
-  real_c, fake_c = c(x), c(fake)
-  a, b = fake_c - jnp.mean(real_c), real_c - jnp.mean(fake_c)
   return -jnp.mean(jnp.log(jax.nn.sigmoid(a))) - jnp.mean(jnp.log(1 - jax.nn.sigmoid(b)))
 
 
@@ -71,9 +64,11 @@ def test_one_step_is_sgd_on_the_relativistic_losses():
   k_shared, _, k_g = jax.random.split(jax.random.fold_in(key, 0), 3)
   uniform = lambda k: jax.random.uniform(k, (16, 3), minval=-1.0, maxval=1.0)
   z_d, z_g = uniform(jax.random.fold_in(k_shared, 0)), uniform(k_g)
-  d_loss, d_grads = jax.value_and_grad(_ragan_d_loss)(state.d_params, state.g_params, x, z_d)
+  d_loss, d_grads = jax.value_and_grad(_ragan_loss)(state.d_params, state.g_params, x, z_d,
+                                                    generator=False)
   d_params = jax.tree.map(lambda p, gr: p - LR * gr, state.d_params, d_grads)
-  g_loss, g_grads = jax.value_and_grad(_ragan_g_loss)(state.g_params, d_params, x, z_g)
+  g_loss, g_grads = jax.value_and_grad(
+      lambda gp: _ragan_loss(d_params, gp, x, z_g, generator=True))(state.g_params)
   g_params = jax.tree.map(lambda p, gr: p - LR * gr, state.g_params, g_grads)
   np.testing.assert_allclose(metrics['d_loss'], d_loss, rtol=1e-5)
   np.testing.assert_allclose(metrics['g_loss'], g_loss, rtol=1e-5)
