@@ -107,8 +107,8 @@ def optimizers(config: ml_collections.ConfigDict
                      optax.cosine_decay_schedule(peak, t.num_steps, alpha=final))
   c = (penalties.lazy_regularization_correction(config.loss.get('r1_every', 1))
        if config.loss.r1_gamma else 1.0)
-  d_optimizer = (optax.adam(lr(t.d_lr), b1=t.b1, b2=t.b2, eps_root=eps_root) if c == 1.0 else
-                 optax.adam(lr(t.d_lr * c), b1=t.b1**c, b2=t.b2**c, eps_root=eps_root))
+  # With c = 1 (no lazy R1) these are exactly the plain learning rate and betas.
+  d_optimizer = optax.adam(lr(t.d_lr * c), b1=t.b1**c, b2=t.b2**c, eps_root=eps_root)
   return optax.adam(lr(t.g_lr), b1=t.b1, b2=t.b2), d_optimizer
 
 

@@ -355,13 +355,12 @@ def standing_statistics(generator: nn.Module, params, batch_stats, key: jax.Arra
     return batch_stats
   zeros = jax.tree.map(jnp.zeros_like, batch_stats)
   ones = jax.tree.map(jnp.ones_like, batch_stats)
+  generate = make_generate(generator, latent_dim=latent_dim,
+                           latent_distribution=latent_distribution, num_classes=num_classes)
 
-  def one(key):
-    z = sample_latent(key, batch_size, latent_dim, latent_distribution)
-    labels = (sample_labels(jax.random.fold_in(key, 1), batch_size, num_classes)
-              if num_classes else None)
-    from_zeros = apply_model(generator, params, zeros, z, train=True, labels=labels)[1]
-    from_ones = apply_model(generator, params, ones, z, train=True, labels=labels)[1]
+  def one(key):  # The same key: the same latents (and labels) from both starting points.
+    from_zeros = generate(params, zeros, key, batch_size)[0][1]
+    from_ones = generate(params, ones, key, batch_size)[0][1]
     return jax.tree.map(lambda a, b: a / (1.0 - (b - a)), from_zeros, from_ones)
 
   stats = lax.map(one, jax.random.split(key, num_batches))
