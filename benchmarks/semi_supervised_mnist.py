@@ -57,10 +57,12 @@ def main(argv):
   mnist = sst.load_mnist(data_dir=config.data.data_dir, download=config.data.download)
   report = {'command': ' '.join(sys.argv), 'config': json.loads(config.to_json_best_effort()),
             'device': str(jax.devices()[0].device_kind), 'platform': platform.platform(),
-            'paper_100_labels': '93 +- 6.5', 'runs': []}
+            'paper_100_labels': '93 +- 6.5', 'load_average_start': os.getloadavg(),
+            'runs': []}
 
   def write():
     report['wall_seconds'] = time.perf_counter() - started
+    report['load_average_last'] = os.getloadavg()  # 1, 5, 15 minutes; 2 cores here.
     report['summary'] = {'test_errors': _summary(report['runs'], 'test_errors'),
                          'test_errors_avg': _summary(report['runs'], 'test_errors_avg')}
     with open(_OUT.value + '.tmp', 'w') as f:
@@ -77,12 +79,18 @@ def main(argv):
       run['curve'].append(row)
       write()
 
-    result = sst.train_and_evaluate(config, workdir, mnist=mnist, on_epoch=on_epoch)
-    run.update(result, done=True)
+    sst.train_and_evaluate(config, workdir, mnist=mnist, on_epoch=on_epoch)
+    if workdir:  # A resumed run reports its earlier epochs too.
+      with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+        run['curve'] = [json.loads(line) for line in f if line.strip()]
+    last = run['curve'][-1]
+    run.update(test_errors=last['test_errors'], test_errors_avg=last['test_errors_avg'],
+               train_seconds=sum(r['epoch_seconds'] for r in run['curve']),
+               compile_seconds=run['curve'][0].get('compile_seconds'), done=True)
     write()
     logging.info('seed %d: %d test errors (averaged D: %d) after %d epochs, %.0fs training',
-                 seed, result['test_errors'], result['test_errors_avg'], config.train.num_epochs,
-                 result['train_seconds'])
+                 seed, run['test_errors'], run['test_errors_avg'], config.train.num_epochs,
+                 run['train_seconds'])
   write()
   for key in ('test_errors', 'test_errors_avg'):
     s = report['summary'][key]

@@ -5,7 +5,7 @@ discriminator too; G (100 -> 500 -> 500 -> 784, batch norm, softplus, weight-nor
 is trained by feature matching; D (784 -> 1000-500-250-250-250 -> 10, weight norm, Gaussian noise
 0.3 on the input and 0.5 after every hidden layer) by cross-entropy on the labeled examples plus
 0.5 x the unsupervised real/fake loss. Adam b1 0.5, batch 100, 300 epochs, test errors of D's
-moving-average parameters (decay 0.9999), as the paper's public code
+moving-average parameters (``train.d_ema_decay`` 0.9999), as the paper's public code
 (openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py).
 
 One departure: G's learning rate is 1e-3, D's 3e-3 (the public code: 3e-3 for both). With G at
@@ -76,8 +76,10 @@ def get_config():
   config.train.lr_schedule = 'constant'
   # w in L_D = L_sup + w * L_unsup (the public code's 0.5 factor on the unsupervised loss).
   config.train.unlabeled_weight = 0.5
-  # Decay of the moving average of D's parameters that is tested.
-  config.train.ema_decay = 0.9999
+  # Decay of the moving average of D's parameters that is tested (the public code's 0.9999).
+  config.train.d_ema_decay = 0.9999
+  # A step with a NaN/inf loss or gradient: 'stop' (naming the step) or 'skip' it.
+  config.train.on_nonfinite = 'stop'
   # Images for D's data-dependent weight-norm initialization.
   config.train.init_batch_size = 500
   # False keeps D's hidden weight-norm scales at their initial values, as the public code.

@@ -142,6 +142,12 @@ def check_compatible(metadata_tree, like, *, step: int, directory: str, config=N
       problems.append(f'{name}: checkpoint {"missing" if s is None else f"{s[1]}{s[0]}"}, '
                       f'config {"missing" if w is None else f"{w[1]}{w[0]}"}')
   more = f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''
+  if any(name.startswith('gan/') for name in saved) and 'd_params_avg' in {
+      name.split('/')[0] for name in saved}:
+    raise CheckpointMismatchError(
+        f'The checkpoint of step {step} in {directory} was written by the semi-supervised '
+        f'trainer of jaxgan before its redesign (an SSGANState: gan/..., d_params_avg/...); it '
+        f'does not load into the GANState of this version. Use a new --workdir to retrain.')
   raise CheckpointMismatchError(
       f'The checkpoint of step {step} in {directory} was written by a different config: '
       f'{"; ".join(problems[:3])}{more}{_config_diff(directory, config)}. Use a new --workdir, '

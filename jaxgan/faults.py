@@ -78,8 +78,9 @@ def check_batch(batch, *, data_shape: tuple[int, ...], batch_size: int,
     lo, hi = value_range
     x_min, x_max = float(x.min()), float(x.max())
     if x_min < lo or x_max > hi:
+      hint = ' (images are scaled by x / 127.5 - 1)' if (lo, hi) == (-1.0, 1.0) else ''
       raise ValueError(f"batch['x']{where} has values in [{x_min:g}, {x_max:g}]; expected "
-                       f'[{lo:g}, {hi:g}] (images are scaled by x / 127.5 - 1)')
+                       f'[{lo:g}, {hi:g}]{hint}')
 
 
 def describe_nonfinite(step: int, metrics: dict[str, float]) -> str:

@@ -11,18 +11,32 @@ matching on D's last hidden layer. This module holds the pure pieces; the traine
 * :func:`data_dependent_init`: weight-norm initialization from a batch (Salimans & Kingma 2016,
   arXiv:1602.07868), which the public code applies to D before training.
 * :func:`hidden_scale_mask`: D's hidden weight-norm scales, which the public code keeps fixed.
-* :func:`feature_matching_loss`, :func:`select_labeled`, :func:`count_errors`.
+* :func:`discriminator_objective`, :func:`generator_objective`: the K+1-class D objective and
+  G's feature-matching objective, for :func:`jaxgan.game.make_train_step` (alternating, one D
+  step), as any other game's.
+* :func:`parameter_average`: the Polyak average of D's parameters that is tested, kept in D's
+  optimizer state (the public code's ``ema`` of D's parameters, decay 0.9999).
+* :func:`select_labeled`, :func:`count_errors`.
+
+G's prior is ``z ~ U[0, 1)^latent_dim`` (the public code's Theano uniform), not jaxgan's
+``U[-1, 1]`` (:func:`jaxgan.gan.sample_latent`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
+from jax import lax
 from jax.typing import ArrayLike
+
+from jaxgan import losses, mode_collapse
+from jaxgan.gan import apply_model
 
 NOISE_RNG = 'noise'  # The rng stream of D's Gaussian noise layers.
 
@@ -157,37 +171,6 @@ def hidden_scale_mask(discriminator: SSGANDiscriminator, d_params):
   return jax.tree_util.tree_map_with_path(lambda path, _: path[0].key in frozen, d_params)
 
 
-def feature_matching_loss(real_features: ArrayLike, fake_features: ArrayLike) -> jax.Array:
-  r"""Feature matching: the squared distance between mean features of real and fake data.
-
-  .. math::
-    L_G = \frac{1}{F} \left\| \mathbb{E}_x f(x) - \mathbb{E}_z f(G(z)) \right\|_2^2
-
-  with ``f`` an intermediate layer of D (for :class:`SSGANDiscriminator`, its last hidden layer)
-  and ``F`` its width: the mean, not the sum, over features, as the paper's public code. G
-  minimizes it; the gradient reaches G through ``fake_features`` only.
-
-  Paper: Salimans et al. 2016, arXiv:1606.03498 (Section 3.1).
-
-  Args:
-    real_features: ``(B, F)`` features of real data.
-    fake_features: ``(B', F)`` features of generated data.
-
-  Returns:
-    A scalar ``>= 0``.
-
-  Example:
-    >>> import jax.numpy as jnp
-    >>> # means (2, 0) and (1, 2): ((2 - 1)^2 + (0 - 2)^2) / 2
-    >>> real = jnp.array([[1.0, 0.0], [3.0, 0.0]])
-    >>> print(feature_matching_loss(real, jnp.array([[1.0, 2.0]])))
-    2.5
-  """
-  real_mean = jnp.mean(jnp.asarray(real_features), axis=0)
-  fake_mean = jnp.mean(jnp.asarray(fake_features), axis=0)
-  return jnp.mean(jnp.square(real_mean - fake_mean))
-
-
 def select_labeled(key: jax.Array, labels: ArrayLike, *, num_labels: int,
                    num_classes: int = 10) -> jax.Array:
   """Indices of ``num_labels`` examples, ``num_labels / num_classes`` of each class, drawn by key.
@@ -245,3 +228,118 @@ def count_errors(logits: ArrayLike, labels: ArrayLike, *, mask: ArrayLike | None
   if mask is not None:
     wrong = wrong & jnp.asarray(mask)
   return jnp.sum(wrong, dtype=jnp.int32)
+
+
+def _features(discriminator: SSGANDiscriminator, d_params, x: jax.Array, key: jax.Array):
+  """D's last hidden layer on ``x`` in training mode (noise drawn from ``key``), ``(B, F)``."""
+  _, state = discriminator.apply({'params': d_params}, x, train=True, rngs={NOISE_RNG: key},
+                                 mutable=['intermediates'])
+  return state['intermediates']['features'][0]
+
+
+def discriminator_objective(generator: SSGANGenerator, discriminator: SSGANDiscriminator, *,
+                            latent_dim: int, unlabeled_weight: float = 0.5):
+  r"""D's objective: ``L_D = L_sup(x_lab, y_lab) + w L_unsup(x_unl, G(z))``, ``z ~ U[0, 1)``.
+
+  ``L_sup`` is :func:`jaxgan.losses.semi_supervised_classification_loss` (cross-entropy of the
+  K real classes on the labeled batch), ``L_unsup`` is
+  :func:`jaxgan.losses.semi_supervised_discriminator_loss` (real vs fake through
+  ``D(x) = Z/(Z+1)``), and ``w = unlabeled_weight`` (0.5 in the public code). D's noise layers
+  are on. The fakes come from G in training mode (batch statistics; the public code never uses
+  G's running averages), one per unlabeled row; ``shared_key`` draws their ``z``, ``key`` D's
+  noise. Salimans et al. 2016, arXiv:1606.03498, Section 5.
+
+  Returns:
+    A :mod:`jaxgan.game` objective. ``batch`` holds ``x_lab`` ``(B_l, ...)``, ``y_lab``
+    ``(B_l,)`` int and ``x_unl`` ``(B, ...)``. Metrics: ``loss_lab`` (``L_sup``), ``loss_unl``
+    (``L_unsup``, unweighted), ``train_err`` (error rate on the labeled batch, noise on),
+    ``d_real``/``d_fake`` (mean ``D(x)`` on the unlabeled reals and on the fakes).
+  """
+  if unlabeled_weight < 0:
+    raise ValueError(f'unlabeled_weight must be >= 0, got {unlabeled_weight}')
+
+  def objective(d_params, state, batch, *, key, shared_key):
+    n_lab, n_unl = batch['x_lab'].shape[0], batch['x_unl'].shape[0]
+    z = jax.random.uniform(shared_key, (n_unl, latent_dim))
+    fake, _ = apply_model(generator, state.g_params, state.g_batch_stats, z, train=True)
+    # D has no batch norm, so one call on the concatenation equals three separate calls.
+    x = jnp.concatenate([batch['x_lab'], batch['x_unl'], lax.stop_gradient(fake)])
+    logits = discriminator.apply({'params': d_params}, x, train=True, rngs={NOISE_RNG: key})
+    lab, unl, fk = logits[:n_lab], logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
+    loss_lab = losses.semi_supervised_classification_loss(lab, batch['y_lab'])
+    loss_unl = losses.semi_supervised_discriminator_loss(unl, fk)
+    p_real = lambda lg: jnp.mean(jax.nn.sigmoid(jax.nn.logsumexp(lg, axis=-1)))
+    metrics = {'loss_lab': loss_lab, 'loss_unl': loss_unl,
+               'train_err': jnp.mean(jnp.argmax(lab, -1) != batch['y_lab']),
+               'd_real': p_real(unl), 'd_fake': p_real(fk)}
+    return loss_lab + unlabeled_weight * loss_unl, (state.d_batch_stats, metrics)
+
+  return objective
+
+
+def generator_objective(generator: SSGANGenerator, discriminator: SSGANDiscriminator, *,
+                        latent_dim: int):
+  r"""G's feature-matching objective against the current D, on a second unlabeled batch.
+
+  .. math::
+    L_G = \frac{1}{F} \lVert \mathbb{E}_x f(x) - \mathbb{E}_z f(G(z)) \rVert_2^2
+
+  :func:`jaxgan.mode_collapse.feature_matching_loss` divided by the width ``F`` of D's last
+  hidden layer ``f`` (the public code takes the mean over features), ``x`` the batch's
+  ``x_unl2`` ``(B, ...)``, ``B`` fakes, ``z ~ U[0, 1)``; D's noise is on for both (own keys). The
+  real features are constants: G's loss reaches D only through the fakes. Arxiv:1606.03498,
+  Section 3.1. Metric: ``loss_gen``.
+  """
+
+  def objective(g_params, state, batch, *, key, shared_key):
+    del shared_key  # G's update has no point to share: the step gives it key == shared_key.
+    k_z, k_fake, k_real = jax.random.split(key, 3)
+    real = lax.stop_gradient(_features(discriminator, state.d_params, batch['x_unl2'], k_real))
+    z = jax.random.uniform(k_z, (batch['x_unl2'].shape[0], latent_dim))
+    fake, g_batch_stats = apply_model(generator, g_params, state.g_batch_stats, z, train=True)
+    fake_features = _features(discriminator, state.d_params, fake, k_fake)
+    loss = mode_collapse.feature_matching_loss(real, fake_features) / real.shape[-1]
+    return loss, (g_batch_stats, {'loss_gen': loss})
+
+  return objective
+
+
+class ParameterAverageState(NamedTuple):
+  """State of :func:`parameter_average`: ``count`` updates seen, the (biased) ``average``."""
+
+  count: jax.Array
+  average: Any
+
+
+def parameter_average(decay: float) -> optax.GradientTransformation:
+  """Keeps ``a <- d a + (1 - d) theta`` of the parameters *after* each update; updates unchanged.
+
+  Chain it last, so it sees the final updates: ``optax.chain(adam, parameter_average(d))``;
+  the average then lives in the optimizer state and is checkpointed, skipped on a non-finite
+  step and restored with it. It starts at zero; :func:`averaged_params` divides out the bias.
+  This is the Polyak average of D that Improved GAN's public code tests (its ``ema``, decay
+  0.9999); G's average in jaxgan's main trainer is :func:`jaxgan.game.update_ema`.
+  """
+  if not 0.0 <= decay < 1.0:
+    raise ValueError(f'decay must be in [0, 1), got {decay!r}')
+
+  def init(params):
+    return ParameterAverageState(count=jnp.zeros((), jnp.int32),
+                                 average=jax.tree.map(jnp.zeros_like, params))
+
+  def update(updates, state, params):
+    if params is None:
+      raise ValueError('parameter_average needs the parameters: optimizer.update(g, s, params)')
+    average = optax.incremental_update(optax.apply_updates(params, updates), state.average,
+                                       step_size=1.0 - decay)
+    return updates, ParameterAverageState(count=state.count + 1, average=average)
+
+  return optax.GradientTransformation(init, update)
+
+
+def averaged_params(average_state: ParameterAverageState, params, *, decay: float):
+  """The debiased average ``a / (1 - d^t)`` after ``t`` updates; ``params`` at ``t = 0``."""
+  t = average_state.count
+  correction = 1.0 - decay ** t.astype(jnp.float32)
+  return jax.tree.map(lambda a, p: jnp.where(t > 0, a / correction, p), average_state.average,
+                      params)

@@ -1,22 +1,22 @@
 """Training the semi-supervised GAN of Improved GAN (arXiv:1606.03498) on MNIST.
 
-One step (:func:`make_ssgan_train_step`), as the paper's public code
-(``openai/improved-gan``, ``mnist_svhn_cifar10/train_mnist_feature_matching.py``):
-
-1. D update on a labeled batch ``(x_lab, y_lab)``, an unlabeled batch ``x_unl`` and fresh fakes:
-   ``L_D = L_sup(x_lab, y_lab) + w * L_unsup(x_unl, G(z))`` with ``w = unlabeled_weight``
-   (0.5 in the public code), noise layers on;
-2. an exponential moving average of D's parameters (Polyak averaging), used for testing;
-3. G update by feature matching against the updated D, on a second unlabeled batch ``x_unl2``
-   and new fakes.
+The GAN is two objectives (:func:`ssl.discriminator_objective`, the K+1-class D;
+:func:`ssl.generator_objective`, feature matching) for the one train step of every game,
+:func:`jaxgan.game.make_train_step`, on the same :class:`jaxgan.game.GANState`; what is its own
+is D's weight-norm initialization (:func:`init_state`) and the Polyak average of D that is tested
+(kept in D's optimizer state, :func:`optimizers`). :func:`build_train_step` says what one step
+does.
 
 One epoch (:func:`make_train_epoch`) is a ``lax.scan`` over ``N // batch_size`` steps: the
 unlabeled batches walk through two random permutations of the whole training set, the labeled
 batches through back-to-back random permutations of the small labeled set. The epoch is one
 jitted call on device-resident data, so a GPU runs it without host round trips.
+:func:`train_and_evaluate` is the entry point that ``python -m jaxgan.main`` calls for a config
+with ``trainer='semi_supervised'``, with the main trainer's guards.
 
-Randomness: the step folds ``state.gan.step`` into the run key; the epoch's permutations use a
-key folded with the step at the epoch's start. A run resumed from a checkpoint repeats exactly.
+Randomness: the step folds ``state.step`` into the run key (:mod:`jaxgan.game`); the epoch's
+permutations use a key folded with the step at the epoch's start. A run resumed from a
+checkpoint repeats exactly.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -36,137 +34,70 @@ import optax
 from absl import logging
 from jax import lax
 
-from jaxgan import checkpoint, losses
+from jaxgan import checkpoint, faults, game
 from jaxgan import semi_supervised as ssl
 from jaxgan.game import GANState
-from jaxgan.gan import apply_model
 
 LR_SCHEDULES = ('constant', 'linear')
+# The step's own metrics (jaxgan.game.make_train_step), reported for a flagged step as its own.
+_STEP_METRICS = ('d_loss', 'g_loss', 'd_grad_norm', 'g_grad_norm', 'd_nonfinite', 'g_nonfinite')
 
 
-@flax.struct.dataclass
-class SSGANState:
-  """Everything the semi-supervised GAN changes while training; a pytree.
+def init_state(config: ml_collections.ConfigDict, key: jax.Array,
+               generator: ssl.SSGANGenerator, discriminator: ssl.SSGANDiscriminator,
+               init_images: jax.Array, *, steps_per_epoch: int) -> GANState:
+  """Both players at step 0 (a :class:`jaxgan.game.GANState`, as the main trainer's), then D's
+  weight norm from ``init_images`` (:func:`ssl.data_dependent_init`; the paper uses 500).
 
-  Attributes:
-    gan: the two players' parameters, optimizer states, batch-norm statistics and step count
-      (``gan.step`` counts steps, i.e. batches, not epochs).
-    d_params_avg: the moving average ``a <- d * a + (1 - d) * theta_D`` of D's parameters,
-      started at zero; :func:`averaged_d_params` divides out the start-up bias.
-  """
-
-  gan: GANState
-  d_params_avg: Any
-
-
-def averaged_d_params(state: SSGANState, *, ema_decay: float):
-  """D's averaged parameters ``a / (1 - d^t)`` (the zero start debiased); D's own at ``t = 0``."""
-  correction = 1.0 - ema_decay ** state.gan.step.astype(jnp.float32)
-  return jax.tree.map(lambda avg, p: jnp.where(state.gan.step > 0, avg / correction, p),
-                      state.d_params_avg, state.gan.d_params)
-
-
-def sample_latent(key: jax.Array, num: int, latent_dim: int) -> jax.Array:
-  """``z ~ U[0, 1)^latent_dim``, the public code's prior (Theano's default uniform)."""
-  return jax.random.uniform(key, (num, latent_dim))
-
-
-def init_state(key: jax.Array, *, generator: ssl.SSGANGenerator,
-               discriminator: ssl.SSGANDiscriminator, g_optimizer: optax.GradientTransformation,
-               d_optimizer: optax.GradientTransformation, latent_dim: int,
-               init_images: jax.Array) -> SSGANState:
-  """Initializes both players, then D's weight norm from ``init_images`` (the paper uses 500)."""
+  D's optimizer state holds the Polyak average of its parameters (:func:`optimizers`)."""
   k_g, k_d, k_noise = jax.random.split(key, 3)
-  g_vars = generator.init(k_g, jnp.zeros((1, latent_dim)), train=False)
+  g_optimizer, d_optimizer = optimizers(config, discriminator, steps_per_epoch=steps_per_epoch)
+  g_vars = generator.init(k_g, jnp.zeros((1, config.model.latent_dim)), train=False)
   d_params = discriminator.init(k_d, init_images[:1], train=False)['params']
   d_params = ssl.data_dependent_init(discriminator, d_params, init_images, k_noise)
-  gan = GANState(step=jnp.zeros((), jnp.int32), g_params=g_vars['params'], d_params=d_params,
-                 g_opt_state=g_optimizer.init(g_vars['params']),
-                 d_opt_state=d_optimizer.init(d_params),
-                 g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats={})
-  return SSGANState(gan=gan, d_params_avg=jax.tree.map(jnp.zeros_like, d_params))
+  return GANState(step=jnp.zeros((), jnp.int32), g_params=g_vars['params'], d_params=d_params,
+                  g_opt_state=g_optimizer.init(g_vars['params']),
+                  d_opt_state=d_optimizer.init(d_params),
+                  g_batch_stats=g_vars.get('batch_stats', {}), d_batch_stats={})
 
 
-def make_ssgan_train_step(*, generator: ssl.SSGANGenerator,
-                          discriminator: ssl.SSGANDiscriminator,
-                          g_optimizer: optax.GradientTransformation,
-                          d_optimizer: optax.GradientTransformation, latent_dim: int,
-                          unlabeled_weight: float = 0.5, ema_decay: float = 0.9999):
-  """Builds the pure ``train_step(state, batch, key) -> (state, metrics)``.
+def build_train_step(config: ml_collections.ConfigDict, generator: ssl.SSGANGenerator,
+                     discriminator: ssl.SSGANDiscriminator, *, steps_per_epoch: int):
+  """The pure ``train_step(state, batch, key) -> (state, metrics)`` of ``config``.
 
-  Args:
-    generator, discriminator: the paper's models (or smaller ones of the same kind).
-    g_optimizer, d_optimizer: one optax transformation per player.
-    latent_dim: size of ``z ~ U[0, 1)``.
-    unlabeled_weight: ``w`` in ``L_D = L_sup + w * L_unsup``.
-    ema_decay: ``d`` of D's parameter average (the public code: 0.9999).
+  :func:`jaxgan.game.make_train_step` with the semi-supervised objectives, alternating with one
+  D step, as the public code (``openai/improved-gan``,
+  ``mnist_svhn_cifar10/train_mnist_feature_matching.py``):
 
-  Returns:
-    ``train_step(state: SSGANState, batch, key)``. ``batch`` holds ``x_lab`` ``(B_l, ...)``,
-    ``y_lab`` ``(B_l,)`` int, and two unlabeled batches ``x_unl``, ``x_unl2`` ``(B, ...)``;
-    ``key`` is the run key, folded with ``state.gan.step``. Metrics (scalars): ``loss_lab``
-    (``L_sup``), ``loss_unl`` (``L_unsup``, unweighted), ``loss_gen`` (feature matching),
-    ``train_err`` (error rate on the labeled batch, noise on), ``d_real``/``d_fake`` (mean
-    ``D(x) = Z/(Z+1)`` on unlabeled real data and on fakes).
+  1. D update on a labeled batch ``(x_lab, y_lab)``, an unlabeled batch ``x_unl`` and fresh
+     fakes (:func:`ssl.discriminator_objective`), then the Polyak average of D's parameters
+     (inside D's optimizer, :func:`ssl.parameter_average`);
+  2. G update by feature matching against the updated D on a second unlabeled batch ``x_unl2``
+     and new fakes (:func:`ssl.generator_objective`).
+
+  ``batch`` holds ``x_lab`` ``(B_l, ...)``, ``y_lab`` ``(B_l,)`` int, ``x_unl`` and ``x_unl2``
+  ``(B, ...)``. Metrics: the objectives' (``loss_lab``, ``loss_unl``, ``loss_gen``,
+  ``train_err``, ``d_real``, ``d_fake``) and the step's (``d_loss``, ``g_loss``, gradient norms,
+  ``d_nonfinite``/``g_nonfinite``). With ``train.on_nonfinite='skip'`` a non-finite step keeps
+  the state from before it.
   """
-  if unlabeled_weight < 0:
-    raise ValueError(f'unlabeled_weight must be >= 0, got {unlabeled_weight}')
-  if not 0.0 <= ema_decay < 1.0:
-    raise ValueError(f'ema_decay must be in [0, 1), got {ema_decay}')
+  g_optimizer, d_optimizer = optimizers(config, discriminator, steps_per_epoch=steps_per_epoch)
+  latent_dim = config.model.latent_dim
+  return game.make_train_step(
+      g_objective=ssl.generator_objective(generator, discriminator, latent_dim=latent_dim),
+      d_objective=ssl.discriminator_objective(generator, discriminator, latent_dim=latent_dim,
+                                              unlabeled_weight=config.train.unlabeled_weight),
+      g_optimizer=g_optimizer, d_optimizer=d_optimizer, update_rule='alternating',
+      skip_nonfinite=config.train.on_nonfinite == 'skip')
 
-  def d_loss(d_params, batch, fake, key):
-    n_lab, n_unl = batch['x_lab'].shape[0], batch['x_unl'].shape[0]
-    # D has no batch norm, so one call on the concatenation equals three separate calls.
-    x = jnp.concatenate([batch['x_lab'], batch['x_unl'], fake])
-    logits = discriminator.apply({'params': d_params}, x, train=True, rngs={ssl.NOISE_RNG: key})
-    lab, unl, fk = logits[:n_lab], logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
-    loss_lab = losses.semi_supervised_classification_loss(lab, batch['y_lab'])
-    loss_unl = losses.semi_supervised_discriminator_loss(unl, fk)
-    p_real = lambda lg: jnp.mean(jax.nn.sigmoid(jax.nn.logsumexp(lg, axis=-1)))
-    metrics = {'loss_lab': loss_lab, 'loss_unl': loss_unl,
-               'train_err': jnp.mean(jnp.argmax(lab, -1) != batch['y_lab']),
-               'd_real': p_real(unl), 'd_fake': p_real(fk)}
-    return loss_lab + unlabeled_weight * loss_unl, metrics
 
-  def features(d_params, x, key):
-    _, state = discriminator.apply({'params': d_params}, x, train=True,
-                                   rngs={ssl.NOISE_RNG: key}, mutable=['intermediates'])
-    return state['intermediates']['features'][0]
-
-  def g_loss(g_params, g_batch_stats, d_params, real_features, z, key):
-    fake, g_batch_stats = apply_model(generator, g_params, g_batch_stats, z, train=True)
-    loss = ssl.feature_matching_loss(real_features, features(d_params, fake, key))
-    return loss, (g_batch_stats, {'loss_gen': loss})
-
-  def train_step(state: SSGANState, batch: dict[str, jax.Array], key: jax.Array):
-    gan = state.gan
-    k_zd, k_nd, k_zg, k_ng, k_nr = jax.random.split(jax.random.fold_in(key, gan.step), 5)
-    m = batch['x_unl'].shape[0]
-
-    # The public code never uses G's running averages; they are kept for sampling only.
-    fake, _ = apply_model(generator, gan.g_params, gan.g_batch_stats,
-                          sample_latent(k_zd, m, latent_dim), train=True)
-    d_grads, d_metrics = jax.grad(d_loss, has_aux=True)(gan.d_params, batch,
-                                                        lax.stop_gradient(fake), k_nd)
-    d_updates, d_opt_state = d_optimizer.update(d_grads, gan.d_opt_state, gan.d_params)
-    d_params = optax.apply_updates(gan.d_params, d_updates)
-    d_params_avg = jax.tree.map(lambda a, p: ema_decay * a + (1.0 - ema_decay) * p,
-                                state.d_params_avg, d_params)
-
-    # Real features outside the gradient: G's loss reaches D only through the fakes.
-    real_features = features(d_params, batch['x_unl2'], k_nr)
-    g_grads, (g_batch_stats, g_metrics) = jax.grad(g_loss, has_aux=True)(
-        gan.g_params, gan.g_batch_stats, d_params, real_features,
-        sample_latent(k_zg, m, latent_dim), k_ng)
-    g_updates, g_opt_state = g_optimizer.update(g_grads, gan.g_opt_state, gan.g_params)
-    g_params = optax.apply_updates(gan.g_params, g_updates)
-
-    gan = gan.replace(step=gan.step + 1, g_params=g_params, d_params=d_params,
-                      g_opt_state=g_opt_state, d_opt_state=d_opt_state,
-                      g_batch_stats=g_batch_stats)
-    return SSGANState(gan=gan, d_params_avg=d_params_avg), {**d_metrics, **g_metrics}
-
-  return train_step
+def averaged_d_params(config: ml_collections.ConfigDict, state: GANState):
+  """D's Polyak-averaged parameters (debiased, :func:`ssl.averaged_params`): what is tested."""
+  average = state.d_opt_state[-1]
+  if not isinstance(average, ssl.ParameterAverageState):
+    raise TypeError('state.d_opt_state does not end with ssl.parameter_average: build it with '
+                    'semi_supervised_train.optimizers')
+  return ssl.averaged_params(average, state.d_params, decay=config.train.d_ema_decay)
 
 
 def epoch_indices(key: jax.Array, *, num_unlabeled: int, num_labeled: int, batch_size: int,
@@ -192,16 +123,21 @@ def epoch_indices(key: jax.Array, *, num_unlabeled: int, num_labeled: int, batch
 
 
 def make_train_epoch(train_step: Callable, *, batch_size: int):
-  """Builds ``train_epoch(state, data, key) -> (state, mean metrics)``: a scan of ``train_step``.
+  """Builds ``train_epoch(state, data, key) -> (state, metrics)``: a scan of ``train_step``.
 
   ``data`` holds ``x_unl`` ``(N, ...)``, ``x_lab`` ``(L, ...)`` and ``y_lab`` ``(L,)``; pass
   device arrays once and jit the epoch (``jax.jit(train_epoch, donate_argnums=0)``). Labeled
   batches have ``batch_size`` rows too, as in the paper's code.
+
+  The metrics are the means over the epoch's steps, plus ``nonfinite_steps`` (how many steps
+  had a non-finite loss or gradient) and ``first_nonfinite_step`` (the first one's step number,
+  -1 if none); when a step was flagged, the ``d_*``/``g_*`` metrics are that step's own, so
+  :class:`jaxgan.faults.NonFiniteMonitor` can name what went wrong.
   """
 
-  def train_epoch(state: SSGANState, data: dict[str, jax.Array], key: jax.Array):
+  def train_epoch(state: GANState, data: dict[str, jax.Array], key: jax.Array):
     k_perm, k_step = jax.random.split(key)
-    idx = epoch_indices(jax.random.fold_in(k_perm, state.gan.step),
+    idx = epoch_indices(jax.random.fold_in(k_perm, state.step),
                         num_unlabeled=data['x_unl'].shape[0],
                         num_labeled=data['x_lab'].shape[0], batch_size=batch_size)
 
@@ -210,8 +146,15 @@ def make_train_epoch(train_step: Callable, *, batch_size: int):
                'x_lab': data['x_lab'][idx['lab']], 'y_lab': data['y_lab'][idx['lab']]}
       return train_step(state, batch, k_step)
 
+    start = state.step
     state, metrics = lax.scan(body, state, idx)
-    return state, jax.tree.map(jnp.mean, metrics)
+    flagged = jnp.maximum(metrics['d_nonfinite'], metrics['g_nonfinite']) > 0
+    first = jnp.argmax(flagged)  # The first flagged step's own values name it in an error.
+    out = {k: jnp.where(jnp.any(flagged) & (k in _STEP_METRICS), v[first], jnp.mean(v))
+           for k, v in metrics.items()}
+    out['nonfinite_steps'] = jnp.sum(flagged)
+    out['first_nonfinite_step'] = jnp.where(jnp.any(flagged), start + first + 1, -1)
+    return state, out
 
   return train_epoch
 
@@ -272,8 +215,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.data.num_labels % config.data.num_classes:
     raise ValueError(f'config.data.num_labels={config.data.num_labels} must be a multiple of '
                      f'config.data.num_classes={config.data.num_classes}')
-  if not 0.0 <= config.train.ema_decay < 1.0:
-    raise ValueError(f'config.train.ema_decay={config.train.ema_decay!r} must be in [0, 1)')
+  if 'ema_decay' in config.train:
+    raise ValueError('config.train.ema_decay is G\'s weight average in jaxgan; the average of '
+                     'D that the semi-supervised GAN tests is config.train.d_ema_decay')
+  if not 0.0 <= config.train.d_ema_decay < 1.0:
+    raise ValueError(f'config.train.d_ema_decay={config.train.d_ema_decay!r} must be in [0, 1)')
+  if config.train.on_nonfinite not in faults.ON_NONFINITE:
+    raise ValueError(f'config.train.on_nonfinite={config.train.on_nonfinite!r} is not allowed; '
+                     f'expected one of {list(faults.ON_NONFINITE)}')
   if config.train.unlabeled_weight < 0:
     raise ValueError(f'config.train.unlabeled_weight={config.train.unlabeled_weight!r} must be '
                      '>= 0')
@@ -290,9 +239,10 @@ def build_models(config: ml_collections.ConfigDict
 
 def optimizers(config: ml_collections.ConfigDict, discriminator: ssl.SSGANDiscriminator, *,
                steps_per_epoch: int):
-  """Adam for G and D as the public code (``eps`` inside the square root), with the config's
-  learning-rate schedule; D's hidden weight-norm scales stay frozen unless
-  ``config.train.train_hidden_scale``."""
+  """``(g_optimizer, d_optimizer)``: Adam for G and D as the public code (``eps`` inside the square
+  root), with the config's learning-rate schedule. D's hidden weight-norm scales stay frozen
+  unless ``config.train.train_hidden_scale``; D's optimizer ends with
+  :func:`ssl.parameter_average` of decay ``config.train.d_ema_decay``."""
   t = config.train
   def adam(lr):
     if t.lr_schedule == 'linear':
@@ -304,24 +254,40 @@ def optimizers(config: ml_collections.ConfigDict, discriminator: ssl.SSGANDiscri
     d_optimizer = optax.chain(
         d_optimizer,
         optax.masked(optax.set_to_zero(), lambda p: ssl.hidden_scale_mask(discriminator, p)))
-  return adam(t.g_lr), d_optimizer
+  return adam(t.g_lr), optax.chain(d_optimizer, ssl.parameter_average(t.d_ema_decay))
 
 
-def _read_curve(path: str, last_epoch: int) -> list[dict]:
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  return [r for r in rows if r['epoch'] <= last_epoch]
+def check_data(config: ml_collections.ConfigDict, mnist: dict[str, np.ndarray]) -> None:
+  """Raises ``ValueError`` naming the array unless ``mnist`` holds float32 images in [0, 1] of
+  ``config.model.image_shape`` and int labels in ``[0, num_classes)``, one per image."""
+  for split in ('train', 'test'):
+    x, y = mnist[f'x_{split}'], np.asarray(mnist[f'y_{split}'])
+    try:
+      faults.check_batch({'x': x}, data_shape=tuple(config.model.image_shape),
+                         batch_size=np.shape(x)[0], value_range=(0.0, 1.0))
+    except ValueError as e:
+      raise ValueError(f"mnist['x_{split}']: {e}") from None
+    if y.shape != (np.shape(x)[0],) or not np.issubdtype(y.dtype, np.integer):
+      raise ValueError(f"mnist['y_{split}'] has shape {y.shape} and dtype {y.dtype}; expected "
+                       f'({np.shape(x)[0]},) integers')
+    if y.size and (y.min() < 0 or y.max() >= config.data.num_classes):
+      raise ValueError(f"mnist['y_{split}'] has labels in [{y.min()}, {y.max()}]; expected "
+                       f'[0, {config.data.num_classes - 1}]')
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = None, *,
                        mnist: dict[str, np.ndarray] | None = None,
-                       on_epoch: Callable[[dict], None] | None = None) -> dict:
+                       on_epoch: Callable[[dict], None] | None = None) -> GANState:
   """Trains the semi-supervised GAN of ``config`` and tests it after every epoch.
 
-  With a ``workdir`` it writes ``metrics.jsonl`` (one row per epoch) and orbax checkpoints
-  (every ``train.checkpoint_every`` epochs and the last), and resumes from the latest one.
+  With a ``workdir`` it writes ``metrics.jsonl`` (one row per epoch), ``config.json`` and orbax
+  checkpoints (every ``train.checkpoint_every`` epochs and the last), and resumes from the
+  latest one, with the main trainer's guards (:func:`jaxgan.train.train_and_evaluate`): the
+  config and the data are checked before anything compiles, a checkpoint of another config is
+  refused naming the fields that differ, a damaged one is skipped for the previous one, rows
+  logged after the checkpoint are dropped, and a non-finite step stops the run
+  (``train.on_nonfinite='stop'``, naming the step; the last good checkpoint is kept) or is
+  skipped (``'skip'``).
 
   Args:
     config: an SSGAN config (``configs/ssgan_mnist.py``).
@@ -330,14 +296,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
     on_epoch: called with each epoch's row.
 
   Returns:
-    ``{'curve': [row per epoch], 'test_errors', 'test_errors_avg', 'compile_seconds',
-    'train_seconds'}``. A row has ``epoch``, ``test_errors`` (of the test images, D's own
-    parameters), ``test_errors_avg`` (D's averaged parameters, the paper's protocol), the
-    epoch's mean step metrics, ``epoch_seconds`` (training only) and ``eval_seconds``.
+    The final :class:`jaxgan.game.GANState` (on the host), as the main trainer. A row has
+    ``epoch``, ``step``, ``test_errors`` (of the test images, D's own parameters),
+    ``test_errors_avg`` (D's averaged parameters, the paper's protocol), the epoch's step metrics
+    (:func:`make_train_epoch`), ``epoch_seconds`` (training only) and ``eval_seconds``; the
+    first row a process trains also has ``compile_seconds``.
+
+  Raises:
+    ValueError: a bad config or data (before anything compiles).
+    jaxgan.faults.NonFiniteError: a non-finite step with ``train.on_nonfinite='stop'``.
+    jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
   validate(config)
   if mnist is None:
     mnist = load_mnist(data_dir=config.data.data_dir, download=config.data.download)
+  check_data(config, mnist)
   k_label, k_init, k_train = jax.random.split(jax.random.PRNGKey(config.seed), 3)
   x_train, y_train = mnist['x_train'], mnist['y_train']
   labeled = np.asarray(ssl.select_labeled(k_label, y_train, num_labels=config.data.num_labels,
@@ -349,52 +322,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   generator, discriminator = build_models(config)
   batch_size = config.train.batch_size
   steps_per_epoch = x_train.shape[0] // batch_size
-  g_optimizer, d_optimizer = optimizers(config, discriminator, steps_per_epoch=steps_per_epoch)
   init_rows = jax.random.choice(jax.random.fold_in(k_init, 1), x_train.shape[0],
                                 (config.train.init_batch_size,), replace=False)
-  state = init_state(k_init, generator=generator, discriminator=discriminator,
-                     g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                     latent_dim=config.model.latent_dim,
-                     init_images=jnp.asarray(x_train[np.asarray(init_rows)]))
-  train_step = make_ssgan_train_step(
-      generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
-      d_optimizer=d_optimizer, latent_dim=config.model.latent_dim,
-      unlabeled_weight=config.train.unlabeled_weight, ema_decay=config.train.ema_decay)
+  state = init_state(config, k_init, generator, discriminator,
+                     jnp.asarray(x_train[np.asarray(init_rows)]),
+                     steps_per_epoch=steps_per_epoch)
+  train_step = build_train_step(config, generator, discriminator,
+                                steps_per_epoch=steps_per_epoch)
   train_epoch = jax.jit(make_train_epoch(train_step, batch_size=batch_size), donate_argnums=0)
   evaluate = make_evaluate(discriminator, batch_size=config.eval.batch_size)
-  average = jax.jit(lambda s: averaged_d_params(s, ema_decay=config.train.ema_decay))
+  average = jax.jit(lambda s: averaged_d_params(config, s))
 
-  curve, manager, metrics_path = [], None, None
+  manager, metrics_path = None, None
   if workdir:
     os.makedirs(workdir, exist_ok=True)
     manager = checkpoint.manager(workdir, keep=2)
-    state = checkpoint.restore_latest(manager, state)
+    state = checkpoint.restore_latest(manager, state, config=config)
     metrics_path = os.path.join(workdir, 'metrics.jsonl')
-    curve = _read_curve(metrics_path, int(state.gan.step) // steps_per_epoch)
-    with open(metrics_path, 'w') as f:  # Drops rows of epochs after the checkpoint.
-      f.writelines(json.dumps(row) + '\n' for row in curve)
+    faults.rewind_metrics(metrics_path, int(state.step))
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
-  start_epoch = int(state.gan.step) // steps_per_epoch
+  start_epoch = int(state.step) // steps_per_epoch
   if start_epoch:
     logging.info('Resuming after epoch %d from %s', start_epoch, workdir)
+  monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
 
   tick = time.perf_counter()
   train_epoch = train_epoch.lower(state, data, k_train).compile()
-  compile_seconds = time.perf_counter() - tick
-  train_seconds = 0.0
+  timing = {'compile_seconds': time.perf_counter() - tick}
   for epoch in range(start_epoch + 1, config.train.num_epochs + 1):
     tick = time.perf_counter()
     state, metrics = train_epoch(state, data, k_train)
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    metrics = jax.device_get(metrics)
     epoch_seconds = time.perf_counter() - tick
-    train_seconds += epoch_seconds
+    first_bad = int(metrics.pop('first_nonfinite_step'))
+    monitor.record(first_bad if first_bad > 0 else int(state.step), metrics)
+    monitor.check()  # Raises before anything non-finite is tested, logged or saved.
+    metrics = {k: float(v) for k, v in metrics.items()}
     tick = time.perf_counter()
-    errors = int(evaluate(state.gan.d_params, x_test, y_test))
+    errors = int(evaluate(state.d_params, x_test, y_test))
     errors_avg = int(evaluate(average(state), x_test, y_test))
-    row = {'epoch': epoch, 'test_errors': errors, 'test_errors_avg': errors_avg, **metrics,
-           'epoch_seconds': epoch_seconds, 'eval_seconds': time.perf_counter() - tick}
-    curve.append(row)
+    row = {'epoch': epoch, 'step': int(state.step), 'test_errors': errors,
+           'test_errors_avg': errors_avg, **metrics, 'epoch_seconds': epoch_seconds,
+           'eval_seconds': time.perf_counter() - tick, **timing}
+    timing = {}
     logging.info('epoch %d/%d  test errors %d (averaged D %d)  loss_lab %.4f  loss_unl %.4f  '
                  'loss_gen %.4f  %.1fs', epoch, config.train.num_epochs, errors, errors_avg,
                  metrics['loss_lab'], metrics['loss_unl'], metrics['loss_gen'], epoch_seconds)
@@ -403,15 +374,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
         f.write(json.dumps(row) + '\n')
     if manager and (epoch % config.train.checkpoint_every == 0
                     or epoch == config.train.num_epochs):
-      manager.save(epoch, args=checkpoint.save_args(state))
+      manager.save(epoch * steps_per_epoch, args=checkpoint.save_args(state))
     if on_epoch:
       on_epoch(row)
   if manager:
     manager.wait_until_finished()
-  last = curve[-1] if curve else {'test_errors': None, 'test_errors_avg': None}
-  return {'curve': curve, 'test_errors': last['test_errors'],
-          'test_errors_avg': last['test_errors_avg'], 'compile_seconds': compile_seconds,
-          'train_seconds': train_seconds}
+    manager.close()
+  return jax.device_get(state)
 
 
 def summarize_errors(errors) -> dict[str, float]:

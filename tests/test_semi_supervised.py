@@ -7,6 +7,7 @@ Z = sum_k exp(l_k). Training runs on tiny models and ``tfds.testing.mock_data``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 
@@ -15,11 +16,12 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 import tensorflow_datasets as tfds
 from jax.test_util import check_grads
 
-from jaxgan import losses
+from jaxgan import checkpoint, faults, game, losses, mode_collapse
 from jaxgan import semi_supervised as ssl
 from jaxgan import semi_supervised_train as sst
 
@@ -100,7 +102,7 @@ def test_gradients_match_finite_differences(x64):
   for fn, args in [(losses.semi_supervised_discriminator_loss, (real, fake)),
                    (classification, (real,)),
                    (losses.semi_supervised_generator_loss, (fake,)),
-                   (ssl.feature_matching_loss, (real, fake + 1.0))]:
+                   (_mean_feature_matching, (real, fake + 1.0))]:
     check_grads(jax.jit(fn), args, order=2, modes=['rev'])
 
 
@@ -120,24 +122,20 @@ def test_losses_are_stable_at_extreme_logits():
   chex.assert_trees_all_close(values['generator'], 1000.0 - LN2, rtol=1e-6)
 
 
-def test_jit_matches_eager():
-  real, fake = jnp.array([ROW_C, ROW_B]), jnp.array([ROW_A, ROW_B])
-  for fn, args in [(losses.semi_supervised_discriminator_loss, (real, fake)),
-                   (losses.semi_supervised_classification_loss, (real, jnp.array([0, 1]))),
-                   (losses.semi_supervised_generator_loss, (fake,)),
-                   (ssl.feature_matching_loss, (real, fake))]:
-    chex.assert_trees_all_close(jax.jit(fn)(*args), fn(*args), rtol=1e-6)
+def _mean_feature_matching(real, fake):
+  # What ssl.generator_objective minimizes: feature matching with the mean over features.
+  return mode_collapse.feature_matching_loss(real, fake) / real.shape[-1]
 
 
 def test_feature_matching_hand_value_and_gradient():
   # Means (2, 0) and (1, 2): ((2-1)^2 + (0-2)^2) / 2 = 2.5. d/d fake_j = -2 (mu_r - mu_f) / (F B')
   # = -(1, -2) / 1 for the single fake row.
   real, fake = jnp.array([[1.0, 0.0], [3.0, 0.0]]), jnp.array([[1.0, 2.0]])
-  chex.assert_trees_all_close(ssl.feature_matching_loss(real, fake), 2.5)
-  chex.assert_trees_all_close(jax.grad(ssl.feature_matching_loss, 1)(real, fake),
+  chex.assert_trees_all_close(_mean_feature_matching(real, fake), 2.5)
+  chex.assert_trees_all_close(jax.grad(_mean_feature_matching, 1)(real, fake),
                               jnp.array([[-1.0, 2.0]]))
   # Only the means matter: any fakes with the real mean cost nothing.
-  chex.assert_trees_all_close(ssl.feature_matching_loss(real, jnp.array([[0., 1.], [4., -1.]])),
+  chex.assert_trees_all_close(_mean_feature_matching(real, jnp.array([[0., 1.], [4., -1.]])),
                               0.0)
 
 
@@ -273,7 +271,7 @@ def _tiny_config(**train):
   config.model.d_hidden = (64, 32)
   config.train.batch_size = 20
   config.train.init_batch_size = 50
-  config.train.ema_decay = 0.9
+  config.train.d_ema_decay = 0.9
   config.eval.batch_size = 64
   for k, v in train.items():
     config.train[k] = v
@@ -324,25 +322,22 @@ def test_jitted_epochs_learn_the_labeled_set(mock_mnist):
   idx = ssl.select_labeled(jax.random.key(0), y, num_labels=20)
   data = jax.device_put({'x_unl': x, 'x_lab': x[np.asarray(idx)], 'y_lab': y[np.asarray(idx)]})
   g, d = sst.build_models(config)
-  g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
-  state = sst.init_state(jax.random.key(1), generator=g, discriminator=d, g_optimizer=g_opt,
-                         d_optimizer=d_opt, latent_dim=8, init_images=jnp.asarray(x[:50]))
-  step = sst.make_ssgan_train_step(generator=g, discriminator=d, g_optimizer=g_opt,
-                                   d_optimizer=d_opt, latent_dim=8, ema_decay=0.9)
+  state = sst.init_state(config, jax.random.key(1), g, d, jnp.asarray(x[:50]), steps_per_epoch=10)
+  step = sst.build_train_step(config, g, d, steps_per_epoch=10)
   train_epoch = jax.jit(sst.make_train_epoch(step, batch_size=20))
   start = state
   history = []
   for _ in range(8):
     state, metrics = train_epoch(state, data, jax.random.key(2))
     history.append(float(metrics['loss_lab']))
-  assert int(state.gan.step) == 80  # 200 // 20 steps per epoch.
+  assert int(state.step) == 80  # 200 // 20 steps per epoch.
   assert history[0] > 1.5, history
   assert history[-1] < 0.3, history
   chex.assert_tree_all_finite(state)
   # The hidden weight-norm scales stay at their data-dependent values; the output scale trains.
-  chex.assert_trees_all_equal(state.gan.d_params['wn_0'], start.gan.d_params['wn_0'])
-  assert not np.allclose(state.gan.d_params['wn_out']['dense_out/kernel/scale'],
-                         start.gan.d_params['wn_out']['dense_out/kernel/scale'])
+  chex.assert_trees_all_equal(state.d_params['wn_0'], start.d_params['wn_0'])
+  assert not np.allclose(state.d_params['wn_out']['dense_out/kernel/scale'],
+                         start.d_params['wn_out']['dense_out/kernel/scale'])
 
 
 def test_evaluate_counts_errors_on_a_constructed_case():
@@ -380,6 +375,11 @@ def test_summarize_errors():
     sst.summarize_errors([])
 
 
+def _rows(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
 @pytest.mark.slow  # Three runs with their compilations: about a minute on a shared 2-core CPU.
 def test_train_and_evaluate_resumes_exactly(mock_mnist, tmp_path):
   # Two epochs in one go equal one epoch, a restart from the checkpoint, and a second epoch.
@@ -389,12 +389,21 @@ def test_train_and_evaluate_resumes_exactly(mock_mnist, tmp_path):
   sst.train_and_evaluate(config, str(tmp_path / 'resumed'), mnist=mock_mnist)
   config.train.num_epochs = 2
   resumed = sst.train_and_evaluate(config, str(tmp_path / 'resumed'), mnist=mock_mnist)
-  assert [r['epoch'] for r in resumed['curve']] == [1, 2]
+  assert isinstance(resumed, game.GANState) and int(resumed.step) == 20  # 2 x 200 // 20.
+  chex.assert_trees_all_equal(resumed, straight)
+  rows = _rows(tmp_path / 'resumed' / 'metrics.jsonl')
+  assert [(r['epoch'], r['step']) for r in rows] == [(1, 10), (2, 20)]
+  assert 'compile_seconds' in rows[0] and 'compile_seconds' in rows[1]  # Each process's first.
+  last = _rows(tmp_path / 'straight' / 'metrics.jsonl')[-1]
   for key in ('test_errors', 'test_errors_avg', 'loss_lab', 'loss_unl', 'loss_gen'):
-    assert straight['curve'][-1][key] == pytest.approx(resumed['curve'][-1][key], rel=1e-5), key
-  assert 0 <= straight['test_errors'] <= 200  # Of the 200 mock test images.
-  with open(tmp_path / 'resumed' / 'metrics.jsonl') as f:
-    assert len(f.readlines()) == 2
+    assert rows[-1][key] == last[key], key
+  # The logged test errors are those of the returned state, recounted here.
+  g, d = sst.build_models(config)
+  evaluate = sst.make_evaluate(d, batch_size=config.eval.batch_size)
+  x_test, y_test = mock_mnist['x_test'], mock_mnist['y_test']
+  assert last['test_errors'] == int(evaluate(straight.d_params, x_test, y_test))
+  assert last['test_errors_avg'] == int(
+      evaluate(sst.averaged_d_params(config, straight), x_test, y_test))
 
 
 def test_optimizer_schedules():
@@ -492,20 +501,167 @@ def test_first_step_moves_every_trained_parameter_by_lr():
   # D's hidden weight-norm scales are not trained (train_scale=False) and do not move at all.
   config = _tiny_config()
   g, d = sst.build_models(config)
-  g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
   x = jax.random.uniform(jax.random.key(0), (60, 28, 28, 1)) ** 3
-  state = jax.jit(lambda key: sst.init_state(
-      key, generator=g, discriminator=d, g_optimizer=g_opt, d_optimizer=d_opt, latent_dim=8,
-      init_images=x[:50]))(jax.random.key(1))
-  step = sst.make_ssgan_train_step(generator=g, discriminator=d, g_optimizer=g_opt,
-                                   d_optimizer=d_opt, latent_dim=8)
+  state = jax.jit(lambda key: sst.init_state(config, key, g, d, x[:50], steps_per_epoch=10))(
+      jax.random.key(1))
+  step = sst.build_train_step(config, g, d, steps_per_epoch=10)
   batch = {'x_unl': x[:20], 'x_unl2': x[20:40], 'x_lab': x[40:], 'y_lab': jnp.arange(20) % 10}
   new, _ = jax.jit(step)(state, batch, jax.random.key(2))
   moved = lambda a, b: float(jnp.max(jnp.abs(a - b)))
-  d_moves = jax.tree.map(moved, new.gan.d_params, state.gan.d_params)
-  g_moves = jax.tree.map(moved, new.gan.g_params, state.gan.g_params)
+  d_moves = jax.tree.map(moved, new.d_params, state.d_params)
+  g_moves = jax.tree.map(moved, new.g_params, state.g_params)
   for path, m in jax.tree_util.tree_leaves_with_path(d_moves):
     hidden_scale = path[0].key.startswith('wn_') and path[0].key != 'wn_out'
     assert m == (0.0 if hidden_scale else pytest.approx(3e-3, rel=1e-4)), (path, m)
   for path, m in jax.tree_util.tree_leaves_with_path(g_moves):
     assert m == pytest.approx(1e-3, rel=1e-3), (path, m)
+
+
+# ------------------------------------------------- the one train step, its average, its guards
+
+
+def test_parameter_average_closed_form():
+  # Parameters 1, 2, 3 after three updates of +1 from 0, decay 1/2:
+  # a = 1/2, 1/2 * 1/2 + 1/2 * 2 = 5/4, 5/8 + 3/2 = 17/8; debiased by 1 - 1/8: 17/7.
+  opt = optax.chain(optax.sgd(1.0), ssl.parameter_average(0.5))
+  params = {'w': jnp.zeros(2)}
+  state = opt.init(params)
+  chex.assert_trees_all_equal(ssl.averaged_params(state[-1], params, decay=0.5), params)
+  for _ in range(3):
+    updates, state = opt.update({'w': -jnp.ones(2)}, state, params)
+    params = optax.apply_updates(params, updates)
+  chex.assert_trees_all_close(params['w'], jnp.full(2, 3.0))
+  chex.assert_trees_all_close(state[-1].average['w'], jnp.full(2, 17 / 8))
+  chex.assert_trees_all_close(ssl.averaged_params(state[-1], params, decay=0.5)['w'],
+                              jnp.full(2, 17 / 7), rtol=1e-6)
+  with pytest.raises(ValueError, match='decay must be in'):
+    ssl.parameter_average(1.0)
+
+
+def _reference_step(config, g, d, state, batch, key):
+  """Improved GAN's step written out (noise-free D): Adam on D's L_sup + w L_unsup, then G's
+  feature matching against the new D; keys as jaxgan.game's docstring gives them."""
+  g_opt, d_opt = sst.optimizers(config, d, steps_per_epoch=10)
+  k_shared, k_d, k_g = jax.random.split(jax.random.fold_in(key, state.step), 3)
+  del k_d  # D's noise key: the noise is off.
+  m, w = batch['x_unl'].shape[0], config.train.unlabeled_weight
+  g_vars = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+  z = jax.random.uniform(jax.random.fold_in(k_shared, 0), (m, 8))
+  fake, _ = g.apply(g_vars, z, train=True, mutable=['batch_stats'])
+  lse = lambda p, x: jax.nn.logsumexp(d.apply({'params': p}, x), axis=-1)
+
+  def d_loss(p):
+    lab = d.apply({'params': p}, batch['x_lab'])
+    sup = jnp.mean(jax.nn.logsumexp(lab, -1) - lab[jnp.arange(lab.shape[0]), batch['y_lab']])
+    l_unl, l_fake = lse(p, batch['x_unl']), lse(p, fake)
+    unsup = (jnp.mean(jax.nn.softplus(l_unl) - l_unl) + jnp.mean(jax.nn.softplus(l_fake)))
+    return sup + w * unsup
+
+  updates, d_opt_state = d_opt.update(jax.grad(d_loss)(state.d_params), state.d_opt_state,
+                                      state.d_params)
+  d_params = optax.apply_updates(state.d_params, updates)
+  features = lambda x: d.apply({'params': d_params}, x, mutable=['intermediates'])[1][
+      'intermediates']['features'][0]
+  real = features(batch['x_unl2'])
+  z2 = jax.random.uniform(jax.random.split(k_g, 3)[0], (m, 8))
+
+  def g_loss(p):
+    fake, new = g.apply({'params': p, 'batch_stats': state.g_batch_stats}, z2, train=True,
+                        mutable=['batch_stats'])
+    return jnp.mean((jnp.mean(real, 0) - jnp.mean(features(fake), 0)) ** 2), new['batch_stats']
+
+  grads, g_stats = jax.grad(g_loss, has_aux=True)(state.g_params)
+  updates, g_opt_state = g_opt.update(grads, state.g_opt_state, state.g_params)
+  return state.replace(step=state.step + 1, g_params=optax.apply_updates(state.g_params, updates),
+                       d_params=d_params, g_opt_state=g_opt_state, d_opt_state=d_opt_state,
+                       g_batch_stats=g_stats)
+
+
+def test_two_steps_equal_the_written_out_algorithm():
+  config = _tiny_config()
+  config.model.input_noise = config.model.hidden_noise = 0.0
+  g, d = sst.build_models(config)
+  x = jax.random.uniform(jax.random.key(0), (100, 28, 28, 1)) ** 3
+  batches = [{'x_unl': x[i:i + 20], 'x_unl2': x[i + 20:i + 40], 'x_lab': x[i + 40:i + 50],
+              'y_lab': jnp.arange(10)} for i in (0, 50)]
+  state = sst.init_state(config, jax.random.key(1), g, d, x[:50], steps_per_epoch=10)
+  assert isinstance(state, game.GANState)  # The main trainer's state, nothing of its own.
+  step = jax.jit(sst.build_train_step(config, g, d, steps_per_epoch=10))
+  reference = jax.jit(lambda s, b, k: _reference_step(config, g, d, s, b, k))
+  ours = theirs = state
+  thetas = []
+  for batch in batches:
+    ours, metrics = step(ours, batch, jax.random.key(2))
+    theirs = reference(theirs, batch, jax.random.key(2))
+    thetas.append(theirs.d_params)
+  chex.assert_trees_all_close(ours, theirs, rtol=2e-5, atol=1e-6)
+  # D's average: ((1 - d) d theta_1 + (1 - d) theta_2) / (1 - d^2), d = 0.9.
+  expected = jax.tree.map(lambda a, b: (0.09 * a + 0.1 * b) / 0.19, *thetas)
+  chex.assert_trees_all_close(sst.averaged_d_params(config, ours), expected, rtol=1e-5,
+                              atol=1e-6)
+  assert float(metrics['d_loss']) == pytest.approx(
+      float(metrics['loss_lab'] + 0.5 * metrics['loss_unl']), rel=1e-6)
+  assert float(metrics['g_loss']) == float(metrics['loss_gen'])
+
+
+def test_bad_data_and_config_are_refused_before_anything_compiles(mock_mnist):
+  config = _tiny_config()
+  bad = {**mock_mnist, 'x_train': mock_mnist['x_train'].copy()}
+  bad['x_train'][3, 0, 0, 0] = np.nan
+  with pytest.raises(ValueError, match=r"mnist\['x_train'\].*1 non-finite values"):
+    sst.train_and_evaluate(config, mnist=bad)
+  bad = {**mock_mnist, 'x_test': mock_mnist['x_test'] * 255.0}
+  with pytest.raises(ValueError, match=r"mnist\['x_test'\].*expected \[0, 1\]$"):
+    sst.train_and_evaluate(config, mnist=bad)
+  bad = {**mock_mnist, 'y_test': np.full_like(mock_mnist['y_test'], 10)}
+  with pytest.raises(ValueError, match=r"mnist\['y_test'\] has labels in \[10, 10\]"):
+    sst.train_and_evaluate(config, mnist=bad)
+  config.train.on_nonfinite = 'ignore'
+  with pytest.raises(ValueError, match="on_nonfinite='ignore'"):
+    sst.validate(config)
+  old = _tiny_config()
+  with old.unlocked():
+    old.train.ema_decay = 0.9999
+  with pytest.raises(ValueError, match='config.train.d_ema_decay'):
+    sst.validate(old)
+
+
+def test_a_nonfinite_step_stops_the_run_naming_it_or_is_skipped(mock_mnist, tmp_path):
+  # D's learning rate 1e30 throws its biases to ~1e30 in step 1; G's feature matching against
+  # that D overflows in the same step, so step 1 is the first non-finite one.
+  config = _tiny_config(num_epochs=1, d_lr=1e30)
+  with pytest.raises(faults.NonFiniteError, match='step 1: the generator went non-finite'):
+    sst.train_and_evaluate(config, str(tmp_path / 'stop'), mnist=mock_mnist)
+  assert not os.path.exists(tmp_path / 'stop' / 'metrics.jsonl') or not _rows(
+      tmp_path / 'stop' / 'metrics.jsonl')
+  # Skipping: every step fails the same way and keeps the state before it, so after the epoch
+  # only the step count has moved.
+  config.train.on_nonfinite = 'skip'
+  rows = []
+  state = sst.train_and_evaluate(config, mnist=mock_mnist, on_epoch=rows.append)
+  assert (rows[0]['nonfinite_steps'], int(state.step)) == (10, 10)
+  g, d = sst.build_models(config)
+  x = mock_mnist['x_train']
+  k_init = jax.random.split(jax.random.PRNGKey(config.seed), 3)[1]
+  rows_init = jax.random.choice(jax.random.fold_in(k_init, 1), x.shape[0], (50,), replace=False)
+  start = sst.init_state(config, k_init, g, d, jnp.asarray(x[np.asarray(rows_init)]),
+                         steps_per_epoch=10)
+  chex.assert_trees_all_equal(state.d_params, jax.device_get(start.d_params))
+
+
+def test_checkpoints_of_another_config_or_layout_are_refused(mock_mnist, tmp_path):
+  config = _tiny_config(num_epochs=1)
+  sst.train_and_evaluate(config, str(tmp_path / 'run'), mnist=mock_mnist)
+  config.model.d_hidden = (64, 16)
+  with pytest.raises(checkpoint.CheckpointMismatchError,
+                     match=r'model\.d_hidden: \[64, 32\] -> \[64, 16\]'):
+    sst.train_and_evaluate(config, str(tmp_path / 'run'), mnist=mock_mnist)
+  # A checkpoint of the trainer before the redesign (SSGANState: gan/..., d_params_avg/...).
+  mgr = checkpoint.manager(str(tmp_path / 'old'), keep=1)
+  old = {'gan': {'step': np.int32(10), 'd_params': np.zeros(3, np.float32)},
+         'd_params_avg': np.zeros(3, np.float32)}
+  mgr.save(1, args=checkpoint.save_args(old))
+  mgr.wait_until_finished()
+  mgr.close()
+  with pytest.raises(checkpoint.CheckpointMismatchError, match='before its redesign'):
+    sst.train_and_evaluate(_tiny_config(num_epochs=1), str(tmp_path / 'old'), mnist=mock_mnist)
