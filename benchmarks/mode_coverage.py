@@ -311,7 +311,10 @@ def main(argv=None):
                       help=f'comma-separated subset of {list(METHODS)}; the default is the '
                       'table (every method but the ablation)')
   parser.add_argument('--datasets', default='ring,grid')
-  parser.add_argument('--seeds', type=int, default=10)
+  parser.add_argument('--seeds', type=int, default=10, help='number of seeds')
+  parser.add_argument('--first_seed', type=int, default=0,
+                      help='seeds first_seed, ..., first_seed + seeds - 1; `best` was tuned on '
+                      '0-9, so report it on 10-19')
   parser.add_argument('--num_steps', type=int, default=None,
                       help="override every method's number of G steps (for quick tries)")
   parser.add_argument('--out', default=None, help='write the results as JSON here')
@@ -322,9 +325,12 @@ def main(argv=None):
   for name in names:
     if name not in METHODS:
       raise ValueError(f'unknown method {name!r}; expected one of {list(METHODS)}')
-  seeds = list(range(args.seeds))
-  results = {'seeds': seeds, 'num_eval_samples': NUM_EVAL_SAMPLES,
-             'devices': [str(d) for d in jax.devices()], 'methods': {}}
+  seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+  command = ['python', 'benchmarks/mode_coverage.py', *(sys.argv[1:] if argv is None else argv)]
+  results = {'command': ' '.join(command),
+             'seeds': seeds, 'num_eval_samples': NUM_EVAL_SAMPLES,
+             'devices': [str(d) for d in jax.devices()], 'load_average_start': os.getloadavg(),
+             'methods': {}}
   header = (f'{"method":<44} {"data":<5} {"modes":>13} {"high quality %":>15} '
             f'{"reverse KL":>14} {"wall s":>7}')
   print(header)
@@ -363,6 +369,7 @@ def main(argv=None):
       scatter_plot(os.path.join(args.plots, f'{name}.png'), METHODS[name].label, plot_samples,
                    rows)
     results['total_wall_s'] = time.perf_counter() - start_all
+    results['load_average_last'] = os.getloadavg()  # 1, 5, 15 minutes.
     if args.out:  # After every method, so that an interrupted run keeps what it finished.
       os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
       with open(args.out, 'w') as f:

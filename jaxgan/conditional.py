@@ -194,16 +194,19 @@ def class_cross_entropy(class_logits: jax.Array, labels: jax.Array) -> jax.Array
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))
 
 
-def discriminator_class_loss(real_class, fake_class, real_labels, fake_labels
-                             ) -> tuple[jax.Array, dict]:
-  """AC-GAN's class term of D's loss, before its weight: ``CE(real) + CE(fake)``.
+def discriminator_class_loss(real_class, fake_class, real_labels, fake_labels, *,
+                             fake_weight: float = 1.0) -> tuple[jax.Array, dict]:
+  """AC-GAN's class term of D's loss, before its weight: ``CE(real) + w_fake CE(fake)``.
 
   ``L_C = E[log P(C = c | x_real)] + E[log P(C = c | x_fake)]`` of arXiv:1610.09585 (Eq. 3), as
-  a cross-entropy to minimize. Returns ``(loss, {'d_class_loss', 'd_class_accuracy'})``, the
-  accuracy of D's class head on the real labels.
+  a cross-entropy to minimize, with ``fake_weight = 1``. ``fake_weight = 0`` trains D's class
+  head on real images only, so that it stays a classifier of real digits and G cannot satisfy
+  it with fakes that only D's head recognizes (the README's AC-GAN study measures both).
+  Returns ``(loss, {'d_class_loss', 'd_class_accuracy'})``, the accuracy of D's class head on the
+  real labels.
   """
-  loss = class_cross_entropy(real_class, real_labels) + class_cross_entropy(fake_class,
-                                                                            fake_labels)
+  loss = class_cross_entropy(real_class, real_labels) + fake_weight * class_cross_entropy(
+      fake_class, fake_labels)
   accuracy = jnp.mean(jnp.argmax(real_class, -1) == real_labels)
   return loss, {'d_class_loss': loss, 'd_class_accuracy': accuracy}
 

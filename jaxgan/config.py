@@ -76,6 +76,9 @@ def default_config() -> ml_collections.ConfigDict:
   # AC-GAN's weight of the auxiliary class cross-entropy (arXiv:1610.09585); needs
   # model.num_classes > 0 and model.name='dcgan'; 0 is off (then a conditional D sees the label).
   config.loss.auxiliary_classifier_weight = 0.0
+  # Weight of the fakes' cross-entropy in D's class term: 1 is the paper's CE(real) + CE(fake),
+  # 0 trains D's class head on real images only (see the README's AC-GAN study).
+  config.loss.auxiliary_classifier_fake_weight = 1.0
 
   config.train = ml_collections.ConfigDict()
   # Generator updates; a resumed run continues until this many.
@@ -184,6 +187,8 @@ def _validate_image_options(config: ml_collections.ConfigDict) -> None:
   ema_decay = config.train.get('ema_decay', 0.0)
   _check_positive('model.num_classes', num_classes, allow_zero=True)
   _check_positive('loss.auxiliary_classifier_weight', aux, allow_zero=True)
+  _check_positive('loss.auxiliary_classifier_fake_weight',
+                  config.loss.get('auxiliary_classifier_fake_weight', 1.0), allow_zero=True)
   _check_positive('train.eval_every', config.train.get('eval_every', 0), allow_zero=True)
   if config.train.get('eval_every', 0):
     _check_positive('train.eval_num_samples', config.train.eval_num_samples)

@@ -146,6 +146,7 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       skip_nonfinite=config.train.on_nonfinite == 'skip',
       num_classes=config.model.get('num_classes', 0),
       auxiliary_classifier_weight=config.loss.get('auxiliary_classifier_weight', 0.0),
+      auxiliary_classifier_fake_weight=config.loss.get('auxiliary_classifier_fake_weight', 1.0),
       ema_decay=config.train.get('ema_decay', 0.0))
 
 

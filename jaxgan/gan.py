@@ -120,16 +120,17 @@ def reports_probabilities(d_loss_fn: Callable) -> bool:
 
 def make_discriminator_loss(discriminator: nn.Module, *, d_loss_fn: Callable,
                             view: Callable | None = None, terms: Sequence[Callable] = (),
-                            class_weight: float = 0.0) -> Callable:
+                            class_weight: float = 0.0, class_fake_weight: float = 1.0
+                            ) -> Callable:
   """D's loss on given real and fake batches (the objective without drawing the fakes).
 
   Returns ``loss_on(d_params, d_batch_stats, step, real, fake, key, real_labels=None,
   fake_labels=None) -> (loss, (d_batch_stats, metrics))`` with ``loss = d_loss_fn(D(v(real)),
-  D(v(fake))) [+ class_weight * (CE(real) + CE(fake))] + sum(term(d_fn, v(real), v(fake), key,
-  step))``; ``v = view`` with keys ``split(fold_in(key, 1))``; ``d_fn`` is D's logit at its
-  current statistics, the real labels given. Metrics: ``d_real``/``d_fake`` (mean sigmoid of the
-  logits, or the raw mean for critic losses, :func:`reports_probabilities`), AC-GAN's
-  ``d_class_loss``/``d_class_accuracy``.
+  D(v(fake))) [+ class_weight * (CE(real) + class_fake_weight * CE(fake))]
+  + sum(term(d_fn, v(real), v(fake), key, step))``; ``v = view`` with keys
+  ``split(fold_in(key, 1))``; ``d_fn`` is D's logit at its current statistics, the real labels
+  given. Metrics: ``d_real``/``d_fake`` (mean sigmoid of the logits, or the raw mean for critic
+  losses, :func:`reports_probabilities`), AC-GAN's ``d_class_loss``/``d_class_accuracy``.
   """
   show = nn.sigmoid if reports_probabilities(d_loss_fn) else (lambda logits: logits)
 
@@ -147,8 +148,8 @@ def make_discriminator_loss(discriminator: nn.Module, *, d_loss_fn: Callable,
     loss = d_loss_fn(real_logits, fake_logits)
     metrics = {}
     if class_weight:
-      class_loss, metrics = conditional.discriminator_class_loss(real_class, fake_class,
-                                                                 real_labels, fake_labels)
+      class_loss, metrics = conditional.discriminator_class_loss(
+          real_class, fake_class, real_labels, fake_labels, fake_weight=class_fake_weight)
       loss += class_weight * class_loss
     d_fn = lambda x: conditional.split_logits(apply_model(
         discriminator, d_params, d_stats, x, train=True, labels=real_labels)[0])[0]
@@ -239,7 +240,7 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                     feature_matching: bool = False, unrolled_steps: int = 0, pack: int = 1,
                     instance_noise: float = 0.0, skip_nonfinite: bool = False,
                     num_classes: int = 0, auxiliary_classifier_weight: float = 0.0,
-                    ema_decay: float = 0.0):
+                    auxiliary_classifier_fake_weight: float = 1.0, ema_decay: float = 0.0):
   """The GAN's ``train_step(state, batch, key) -> (state, metrics)``, assembled from parts.
 
   Builds the objectives above from the parts the keywords name and hands them to
@@ -267,6 +268,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     skip_nonfinite: skip NaN/inf steps (:func:`jaxgan.game.make_train_step`).
     num_classes: ``K > 0`` trains a class-conditional GAN (:mod:`jaxgan.conditional`).
     auxiliary_classifier_weight: AC-GAN's ``lambda`` (arXiv:1610.09585); needs ``num_classes``.
+    auxiliary_classifier_fake_weight: the weight of the fakes' cross-entropy inside D's class
+      term (:func:`jaxgan.conditional.discriminator_class_loss`; 1 is the paper's).
     ema_decay: decay of the moving average of G's weights; the state must come from
       ``init_state(..., ema=True)``.
 
@@ -282,6 +285,9 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
     if not ok:
       bound = '>= 1' if name in ('pack', 'r1_every') else '>= 0'
       raise ValueError(f'{name} must be {bound}, got {value!r}')
+  if auxiliary_classifier_fake_weight < 0:
+    raise ValueError(f'auxiliary_classifier_fake_weight must be >= 0, got '
+                     f'{auxiliary_classifier_fake_weight}')
   if num_classes < 0 or auxiliary_classifier_weight < 0:
     raise ValueError(f'need num_classes >= 0 and auxiliary_classifier_weight >= 0; got '
                      f'{num_classes}, {auxiliary_classifier_weight}')
@@ -305,7 +311,8 @@ def make_train_step(*, generator: nn.Module, discriminator: nn.Module,
                            latent_distribution=latent_distribution, num_classes=num_classes,
                            axis_name=axis_name)
   d_loss = make_discriminator_loss(discriminator, d_loss_fn=d_loss_fn, view=view, terms=terms,
-                                   class_weight=auxiliary_classifier_weight)
+                                   class_weight=auxiliary_classifier_weight,
+                                   class_fake_weight=auxiliary_classifier_fake_weight)
   lookahead = (mode_collapse.unrolled_discriminator(d_loss, d_optimizer, unrolled_steps,
                                                     project=project, axis_name=axis_name)
                if unrolled_steps else None)

@@ -517,7 +517,7 @@ def semi_supervised_generator_loss(fake_logits: ArrayLike) -> jax.Array:
     L_G = -\mathbb{E}_z[\log D(G(z))] = \mathbb{E}_z[\operatorname{softplus}(-\mathrm{lse}(l))]
 
   G minimizes it. The paper trains G on MNIST with feature matching instead
-  (:func:`jaxgan.semi_supervised.feature_matching_loss`); this is the plain alternative.
+  (:func:`jaxgan.semi_supervised.generator_objective`); this is the plain alternative.
 
   Paper: Salimans et al. 2016, arXiv:1606.03498 (Section 5).
 

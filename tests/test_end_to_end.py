@@ -18,6 +18,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # ssgan_mnist.py has its own trainer and end-to-end tests (tests/test_semi_supervised.py).
 CONFIGS = sorted(set(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
                  - {os.path.join(ROOT, 'configs', 'ssgan_mnist.py')})
+# 25-50 s each on 2 cores (their compilations); tests/test_image_configs.py trains one step of
+# each in the default run, and dcgan_mnist keeps an image config here.
+SLOW_CONFIGS = ('acgan_mnist', 'cgan_mnist', 'dcgan_cifar10', 'dcgan_fashion_mnist')
+CONFIG_PARAMS = [pytest.param(p, marks=pytest.mark.slow)
+                 if os.path.basename(p)[:-3] in SLOW_CONFIGS else p for p in CONFIGS]
 
 
 def load_config(path, num_steps=1):
@@ -37,7 +42,7 @@ def _metrics(workdir):
     return [row for row in map(json.loads, f) if 'g_loss' in row]
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.basename(p)[:-3])
+@pytest.mark.parametrize('path', CONFIG_PARAMS, ids=lambda p: os.path.basename(p)[:-3])
 def test_config_trains_one_step_and_resumes(path, tmp_path):
   workdir = str(tmp_path)
   with tfds.testing.mock_data(num_examples=64):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
+import inspect
 import json
 import os
 import subprocess
@@ -32,6 +34,8 @@ from jaxgan import (
   models,
   parallel,
   penalties,
+  semi_supervised,
+  semi_supervised_train,
 )
 from jaxgan import config as config_lib
 
@@ -439,6 +443,24 @@ def test_import_jaxgan_is_lazy_and_complete():
   assert modules <= set(result['all']), modules - set(result['all'])
   assert {'GANState', 'make_train_step', 'parallelize', 'train_and_evaluate'} <= set(
       result['all'])
+
+
+def test_one_meaning_per_name_across_the_trainers():
+  # Before: semi_supervised_train had its own sample_latent (U[0, 1) vs U[-1, 1]),
+  # semi_supervised its own feature_matching_loss (mean vs sum), train.ema_decay meant D's
+  # average there and G's everywhere else, and its init_state / train_and_evaluate returned an
+  # SSGANState / a dict.
+  assert not hasattr(semi_supervised_train, 'sample_latent')
+  assert not hasattr(semi_supervised, 'feature_matching_loss')
+  assert not hasattr(semi_supervised_train, 'SSGANState')
+  spec = importlib.util.spec_from_file_location(
+      'ssgan_mnist', os.path.join(os.path.dirname(PACKAGE), 'configs', 'ssgan_mnist.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  ssgan = module.get_config()
+  assert 'ema_decay' not in ssgan.train and ssgan.train.d_ema_decay == 0.9999
+  for fn in (semi_supervised_train.init_state, semi_supervised_train.train_and_evaluate):
+    assert inspect.signature(fn).return_annotation in ('GANState', game.GANState), fn
 
 
 # --- No import cycle, and no jaxgan import inside a function.
