@@ -22,6 +22,7 @@ _spec = importlib.util.spec_from_file_location(
     'mode_coverage_benchmark', os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                             'mode_coverage.py'))
 bench = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = bench  # Its dataclasses look their module up by name.
 _spec.loader.exec_module(bench)  # Sets up one CPU device per core before JAX starts.
 
 

@@ -121,11 +121,22 @@ class TestModels:
                                                     jax.random.PRNGKey(0), x)
 
   def test_acgan_discriminator_heads(self):
+    # The source head is DCGANDiscriminator itself (same trunk, Dense_0): the plain DCGAN D with
+    # the AC-GAN's weights is a peer for the logit; the class head is Dense_1 on the same
+    # features, computed here by hand.
     d = conditional.ACGANDiscriminator(image_shape=(8, 8, 1), num_classes=K, features=4)
-    x = jnp.zeros((5, 8, 8, 1))
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 8, 8, 1))
     variables = d.init(jax.random.PRNGKey(0), x)
-    logits, class_logits = d.apply(variables, x)
+    (logits, class_logits), inter = d.apply(variables, x, mutable=['intermediates'])
     chex.assert_shape([logits, class_logits], [(5,), (5, K)])
+    p = variables['params']
+    trunk = {k: v for k, v in p.items() if k != 'Dense_1'}
+    peer = models.DCGANDiscriminator(image_shape=(8, 8, 1), features=4).apply(
+        {**variables, 'params': trunk}, x)
+    chex.assert_trees_all_close(logits, peer, rtol=1e-5, atol=1e-6)
+    h = inter['intermediates']['features'][0]
+    chex.assert_trees_all_close(class_logits, h @ p['Dense_1']['kernel'] + p['Dense_1']['bias'],
+                                rtol=1e-5, atol=1e-6)
 
 
 def test_sample_labels_uniform():
@@ -190,11 +201,12 @@ class TestTrainStep:
     batch = _batch(6, shape=(8, 8, 1))
     key = jax.random.PRNGKey(4)
 
-    def metrics_for(weight):
+    def metrics_for(weight, fake_weight=1.0):
       step = jax.jit(gan.make_train_step(
           generator=g, discriminator=d, g_optimizer=optax.adam(1e-3),
           d_optimizer=optax.adam(1e-3), latent_dim=LATENT, num_classes=K,
-          auxiliary_classifier_weight=weight, update_rule='simultaneous'))
+          auxiliary_classifier_weight=weight, auxiliary_classifier_fake_weight=fake_weight,
+          update_rule='simultaneous'))
       return step(state, batch, key)[1]
 
     m1, m2 = metrics_for(1.0), metrics_for(2.0)
@@ -208,6 +220,13 @@ class TestTrainStep:
                                    batch['x'], train=True, mutable=['batch_stats'])
     expected = np.mean(np.argmax(class_logits, -1) == np.asarray(batch['label']))
     np.testing.assert_allclose(m1['d_class_accuracy'], expected, atol=1e-6)
+    # Without the fakes' term, D's class loss is the real images' cross-entropy, by hand.
+    log_p = jax.nn.log_softmax(class_logits)
+    ce_real = -np.mean(np.asarray(log_p)[np.arange(6), np.asarray(batch['label'])])
+    m0 = metrics_for(1.0, fake_weight=0.0)
+    np.testing.assert_allclose(m0['d_class_loss'], ce_real, rtol=1e-5)
+    assert float(m1['d_class_loss']) > float(m0['d_class_loss'])  # CE(fake) > 0 was in it.
+    np.testing.assert_allclose(m0['g_class_loss'], m1['g_class_loss'], rtol=1e-6)  # G's: same.
 
   def test_bad_options_raise(self):
     g, d = _mlp_cgan()

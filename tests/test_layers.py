@@ -248,6 +248,7 @@ def _run_steps(generator, discriminator, *, num_steps, batch_size, dtype):
   return state, history
 
 
+@pytest.mark.slow  # 30 s on 2 cores; test_dcgan_models_equal_the_plain_ones checks the gradients.
 def test_dcgan_train_steps_equal_the_plain_ones(x64):
   """From the same initial state (the same variables from the same key), two alternating steps
   (Adam, batch norm, both players) give the same metrics and the same state."""
