@@ -157,14 +157,49 @@ def test_methods_with_memory_converge_at_the_spectral_rate(method, lr, hyper, st
   assert 1 - log_rate(z, steps // 2) == pytest.approx(1 - radius, rel=1e-2)
 
 
+def negative_momentum_polynomial(lr, beta):
+  """Characteristic polynomial of alternating GDA with heavy ball beta on the bilinear game.
+
+  With y' = y + lr x + beta (y - y_prev) and x' = x - lr y' + beta (x - x_prev), a mode
+  z_t = lambda^t z_0 has p(lambda) y = lr x and p(lambda) x = -lr lambda y, where
+  p(lambda) = lambda - (1 + beta) + beta / lambda. Eliminating x: p^2 = -lr^2 lambda, i.e.
+  ((lambda - 1)(lambda - beta))^2 + lr^2 lambda^3 = 0. Coefficients, highest power first.
+  """
+  return [1.0, -2 * (1 + beta) + lr**2, (1 + beta)**2 + 2 * beta, -2 * beta * (1 + beta),
+          beta**2]
+
+
+def small_lr_rate(lr, beta):
+  """The spectral radius to order lr^2: 1 + lr^2 beta / (1 - beta)^3.
+
+  Put lambda = 1 + a lr + b lr^2 in the polynomial above, c = 1 - beta: order lr^2 gives
+  a^2 c^2 = -1, a = +-i / c; order lr^3 gives 2 a b c^2 + 2 c a^3 + 3 a = 0, so
+  b = (2 / c - 3) / (2 c^2). Then |lambda|^2 = 1 + lr^2 (|a|^2 + 2 Re b) = 1 + 2 lr^2 beta / c^3.
+  """
+  return 1 + lr**2 * beta / (1 - beta)**3
+
+
+@pytest.mark.parametrize('lr, beta', [(0.1, -0.5), (0.1, -0.3), (0.3, -0.3), (0.05, -0.8)])
+def test_negative_momentum_matches_its_characteristic_polynomial(lr, beta):
+  m = dynamics.transition_matrix('negative_momentum', lr=lr, beta=beta)
+  np.testing.assert_allclose(np.poly(m), negative_momentum_polynomial(lr, beta), atol=1e-12)
+  radius = max(abs(np.roots(negative_momentum_polynomial(lr, beta))))
+  assert dynamics.spectral_radius('negative_momentum', lr=lr, beta=beta) == pytest.approx(
+      radius, rel=1e-9)
+  # 1 - radius to order lr^2 (e.g. 0.998518 at lr 0.1, beta -0.5); the neglected terms are
+  # relatively O(lr^2): 1.1% of 1 - radius at lr 0.3, at most 0.12% at lr <= 0.1.
+  assert 1 - radius == pytest.approx(1 - small_lr_rate(lr, beta), rel=0.02)
+
+
 def test_negative_momentum_needs_the_negative_sign():
-  # Positive momentum on the same alternating rule spirals out (the point of arXiv:1807.04740):
-  # build it from the hand-written matrix, since simulate only accepts beta < 0.
-  beta, lr = 0.5, 0.1
-  m = np.array([[1 + beta - lr**2, -lr * (1 + beta), -beta, lr * beta],
-                [lr, 1 + beta, 0.0, -beta], [1, 0, 0, 0], [0, 1, 0, 0]])
-  assert max(abs(np.linalg.eigvals(m))) > 1
-  assert dynamics.spectral_radius('negative_momentum', lr=lr, beta=-beta) < 1
+  # The point of arXiv:1807.04740: the same rule with beta > 0 spirals out, at the rate
+  # 1 + lr^2 beta / (1 - beta)^3 > 1 (simulate takes only beta < 0, so this is the polynomial).
+  lr, beta = 0.02, 0.5
+  radius = max(abs(np.roots(negative_momentum_polynomial(lr, beta))))
+  assert radius - 1 == pytest.approx(small_lr_rate(lr, beta) - 1, rel=0.02)  # 0.00158
+  # With beta = -0.5 instead the library's radius is below 1 by the same formula: 1 - 5.93e-5.
+  radius = dynamics.spectral_radius('negative_momentum', lr=lr, beta=-beta)
+  assert 1 - radius == pytest.approx(1 - small_lr_rate(lr, -beta), rel=1e-3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,11 +48,17 @@ class TestSlerp:
     chex.assert_trees_all_close(got, jnp.stack([z0, 2 * z0, 3 * z0]), atol=1e-5)
     assert np.all(np.isfinite(got))
 
-  def test_jit(self):
-    z0, z1 = jax.random.normal(jax.random.PRNGKey(2), (2, 8))
-    t = jnp.linspace(0, 1, 5)
-    chex.assert_trees_all_close(jax.jit(latent.slerp)(z0, z1, t), latent.slerp(z0, z1, t),
+  def test_jit_closed_forms(self):
+    # Compiled, both branches of the jnp.where: the quarter circle (cos(t pi/2), sin(t pi/2))
+    # and, for parallel latents, the linear fallback z0 + t (3 z0 - z0).
+    slerp = jax.jit(latent.slerp)
+    t = jnp.array([0.0, 1 / 3, 0.5, 1.0])
+    expected = np.stack([np.cos(t * np.pi / 2), np.sin(t * np.pi / 2)], axis=-1)
+    chex.assert_trees_all_close(slerp(jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]), t), expected,
                                 atol=1e-6)
+    z0 = jnp.array([1.0, 2.0, 2.0])
+    chex.assert_trees_all_close(slerp(z0, 3 * z0, jnp.array([0.0, 0.5, 1.0])),
+                                jnp.stack([z0, 2 * z0, 3 * z0]), atol=1e-5)
 
 
 def test_lerp_hand_values():

@@ -301,11 +301,32 @@ def _fakes(params, key):
   return G.apply({'params': params}, train.sample_latent(key, BATCH, 2))
 
 
-def test_new_options_at_their_defaults_keep_the_step():
-  state, step, batch = _setup()
-  _, plain_step, _ = _setup(feature_matching=False, unrolled_steps=0, instance_noise=0.0)
-  chex.assert_trees_all_close(step(state, batch, jax.random.key(2)),
-                              plain_step(state, batch, jax.random.key(2)))
+def test_options_off_give_the_plain_losses_and_adams_first_step():
+  # Feature matching, unrolling, packing and instance noise off: D's loss is the minimax loss of
+  # D on the batch and on G(z) (the step's D key), G's the non-saturating loss of the updated D on
+  # G(z) (G's key), and D moves by Adam's first update -lr * g / (|g| + 1e-8), lr = 1e-2.
+  state, step, batch = _setup(feature_matching=False, unrolled_steps=0, pack=1,
+                              instance_noise=0.0)
+  key = jax.random.key(2)
+  new_state, metrics = step(state, batch, key)
+  k_z, _, k_g = _keys(state, key)
+  fake = _fakes(state.g_params, k_z)
+
+  @jax.jit
+  def d_loss_and_adam_step(d_params):
+    def d_loss(p):
+      return losses.minimax_discriminator_loss(D.apply({'params': p}, batch['x']),
+                                               D.apply({'params': p}, fake))
+
+    value, grads = jax.value_and_grad(d_loss)(d_params)
+    return value, jax.tree.map(lambda p, g: p - 1e-2 * g / (jnp.abs(g) + 1e-8), d_params, grads)
+
+  d_loss, d_params = d_loss_and_adam_step(state.d_params)
+  np.testing.assert_allclose(float(metrics['d_loss']), float(d_loss), rtol=1e-5)
+  chex.assert_trees_all_close(new_state.d_params, d_params, rtol=1e-5, atol=1e-6)
+  g_loss = losses.non_saturating_generator_loss(
+      D.apply({'params': new_state.d_params}, _fakes(state.g_params, k_g)))
+  np.testing.assert_allclose(float(metrics['g_loss']), float(g_loss), rtol=1e-5)
 
 
 def test_feature_matching_g_loss_in_the_step():
@@ -381,16 +402,42 @@ def test_instance_noise_in_the_d_step():
 
 
 def test_minibatch_and_spectral_norm_discriminator_in_the_step():
-  d = mode_collapse.StabilizedMLPDiscriminator(hidden=(16,), minibatch_kernels=4,
-                                               minibatch_stddev=True, spectral_norm=True)
+  # For a rank-one kernel W = a b^T one power iteration from any u (not orthogonal to b) gives
+  # sigma = |a| |b| exactly; the output kernel (21, 1) is a column, so sigma = its norm. Then
+  # the spectrally normalized D is the plain D with the kernels W / sigma, a peer computation.
+  kwargs = dict(hidden=(16,), minibatch_kernels=4, minibatch_stddev=True)
+  d = mode_collapse.StabilizedMLPDiscriminator(**kwargs, spectral_norm=True)
   state, step, batch = _setup(discriminator=d)
-  new_state, metrics = step(state, batch, jax.random.key(2))
-  chex.assert_tree_all_finite(metrics)
-  # The power iteration's u vectors travel in d_batch_stats and move every step.
-  before = jax.tree.leaves(state.d_batch_stats)
-  after = jax.tree.leaves(new_state.d_batch_stats)
-  assert len(before) == 4  # u and sigma for the hidden and the output Dense
-  assert any(not np.allclose(b, a) for b, a in zip(before, after, strict=True))
+  a = jnp.array([0.6, -0.8])  # |a| = 1
+  b = jax.random.normal(jax.random.key(3), (16,))
+  out_kernel = state.d_params['Dense_1']['kernel']
+  chex.assert_shape(out_kernel, (16 + 1 + 4, 1))  # hidden, stddev, minibatch features
+  d_params = {**state.d_params, 'Dense_0': {**state.d_params['Dense_0'],
+                                            'kernel': jnp.outer(a, b)}}
+  state = state.replace(d_params=d_params)
+  key = jax.random.key(2)
+  new_state, metrics = step(state, batch, key)
+  # Two power iterations in the D step (real, then fake batch), both exact here.
+  stats = new_state.d_batch_stats
+  sigmas = (float(jnp.linalg.norm(b)), float(jnp.linalg.norm(out_kernel)))
+  np.testing.assert_allclose(stats['SpectralNorm_0']['Dense_0/kernel/sigma'], sigmas[0], rtol=1e-5)
+  np.testing.assert_allclose(stats['SpectralNorm_1']['Dense_1/kernel/sigma'], sigmas[1], rtol=1e-5)
+  plain = mode_collapse.StabilizedMLPDiscriminator(**kwargs, spectral_norm=False)
+  normalized = {**d_params,
+                'Dense_0': {**d_params['Dense_0'], 'kernel': jnp.outer(a, b) / sigmas[0]},
+                'Dense_1': {**d_params['Dense_1'], 'kernel': out_kernel / sigmas[1]}}
+  k_z, _, _ = _keys(state, key)
+
+  @jax.jit
+  def plain_d_loss_and_real(params, real, fake):
+    real_logits = plain.apply({'params': params}, real)
+    fake_logits = plain.apply({'params': params}, fake)
+    return (losses.minimax_discriminator_loss(real_logits, fake_logits),
+            jnp.mean(nn.sigmoid(real_logits)))
+
+  d_loss, d_real = plain_d_loss_and_real(normalized, batch['x'], _fakes(state.g_params, k_z))
+  np.testing.assert_allclose(float(metrics['d_loss']), float(d_loss), rtol=1e-5)
+  np.testing.assert_allclose(float(metrics['d_real']), float(d_real), rtol=1e-5)
 
 
 @pytest.mark.parametrize('kwargs, match', [

@@ -9,11 +9,13 @@ import sys
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxgan import config as config_lib
-from jaxgan import data, experiment, gan, mode_collapse, models, train
+from jaxgan import data, experiment, gan, losses, mode_collapse, models, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -127,22 +129,91 @@ def test_mode_collapse_options_reject_a_conditional_gan(section, field, value):
     config_lib.validate(config)
 
 
-def test_unrolled_config_gets_finite_generator_gradients():
-  # Adam's sqrt(v) has an infinite derivative at v = 0; optimizers() sets eps_root for this.
+def frozen_unrolled_setup():
+  """An unrolled config (K = 2) with d_lr = 0 and a dead hidden unit in D.
+
+  Adam's sqrt(v) has an infinite derivative at v = 0, where a D parameter's gradient is exactly
+  zero; optimizers() sets eps_root for this. Hidden unit 0 of D is made dead (zero weights, bias
+  -1: relu(-1) = 0 for every input), so its weights get zero gradients.
+  """
   config = small(config_lib.default_config())
   config.train.unrolled_steps = 2
-  _, metrics = one_step(config)
-  chex.assert_tree_all_finite(metrics)
+  config.train.d_lr = 0.0
+  generator, discriminator = train.build_models(config)
+  g_opt, d_opt = train.optimizers(config)
+  state = train.init_state(jax.random.key(0), generator=generator, discriminator=discriminator,
+                           g_optimizer=g_opt, d_optimizer=d_opt, latent_dim=2, data_shape=(2,))
+  d_params = state.d_params
+  dead = {'kernel': d_params['Dense_0']['kernel'].at[:, 0].set(0.0),
+          'bias': d_params['Dense_0']['bias'].at[0].set(-1.0)}
+  state = state.replace(d_params={**d_params, 'Dense_0': dead})
+  return config, generator, discriminator, state, {'x': data.ring(jax.random.key(1), 8)}
+
+
+def test_unrolled_config_differentiates_through_adam_at_a_zero_gradient():
+  # With d_lr = 0 the look-ahead D is D itself, so G's loss is the plain non-saturating loss of D
+  # and G's update is Adam's first, -g_lr * g / (|g| + 1e-8), both computed here without it.
+  config, generator, discriminator, state, batch = frozen_unrolled_setup()
+  key = jax.random.key(2)
+  new_state, metrics = jax.jit(train.build_train_step(config, generator, discriminator))(
+      state, batch, key)
+  # G's fakes come from its key, the third of split(fold_in(key, step), 3) (jaxgan.game).
+  z = train.sample_latent(jax.random.split(jax.random.fold_in(key, 0), 3)[2], 8, 2)
+
+  @jax.jit
+  def g_loss_and_adam_step(g_params):
+    def g_loss(g_params):
+      fake = generator.apply({'params': g_params}, z)
+      return losses.non_saturating_generator_loss(
+          discriminator.apply({'params': state.d_params}, fake))
+
+    value, grads = jax.value_and_grad(g_loss)(g_params)
+    lr = config.train.g_lr
+    return value, optax.tree.norm(grads), jax.tree.map(
+        lambda p, g: p - lr * g / (jnp.abs(g) + 1e-8), g_params, grads)
+
+  g_loss, g_grad_norm, g_params = g_loss_and_adam_step(state.g_params)
+  np.testing.assert_allclose(float(metrics['g_loss']), float(g_loss), rtol=1e-5)
+  np.testing.assert_allclose(float(metrics['g_grad_norm']), float(g_grad_norm), rtol=1e-5)
+  chex.assert_trees_all_close(new_state.g_params, g_params, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_unrolled_without_eps_root_is_nan_at_a_zero_gradient():
+  # The premise of the test above: the same look-ahead through an Adam without eps_root gives
+  # 0 * inf in the backward pass.
+  _, generator, discriminator, state, batch = frozen_unrolled_setup()
+  step = gan.make_train_step(generator=generator, discriminator=discriminator,
+                             g_optimizer=optax.adam(1e-3), d_optimizer=optax.adam(0.0),
+                             latent_dim=2, unrolled_steps=2)
+  _, metrics = jax.jit(step)(state, batch, jax.random.key(2))
+  assert np.isnan(float(metrics['g_grad_norm'])) and float(metrics['g_nonfinite']) == 1.0
 
 
 @pytest.mark.parametrize('name', ['mog_grid', 'mog_grid_best', 'mog_ring_best'])
 def test_configs_validate_and_take_a_step(name):
   config = small(load_config(name))
   config_lib.validate(config)
-  new_state, metrics = one_step(config)
-  chex.assert_tree_all_finite(metrics)
+  generator, discriminator = train.build_models(config)
+  g_opt, d_opt = train.optimizers(config)
+  state = train.init_state(jax.random.key(0), generator=generator, discriminator=discriminator,
+                           g_optimizer=g_opt, d_optimizer=d_opt,
+                           latent_dim=config.model.latent_dim,
+                           data_shape=data.data_shape(config.data.name), pack=config.train.pack,
+                           ema=bool(config.train.ema_decay))
+  new_state, _ = one_step(config)  # from the same init key as `state`
   assert int(new_state.step) == 1
-  assert np.isfinite(float(metrics['g_loss']))
+  # Adam's first update is -lr * g / (|g| + 1e-8) (m_hat = g, v_hat = g^2): every parameter
+  # moves by the config's lr (the cosine schedule starts at its peak), as every gradient here is
+  # far above 1e-8. rtol 1e-3: float32 rounding of p - lr * u for |p| <= 2 is 2.4e-7 = 2.4e-4 lr.
+  for player, lr in (('g', config.train.g_lr), ('d', config.train.d_lr)):
+    for before, after in zip(jax.tree.leaves(getattr(state, f'{player}_params')),
+                             jax.tree.leaves(getattr(new_state, f'{player}_params')), strict=True):
+      np.testing.assert_allclose(np.abs(after - before), lr, rtol=1e-3)
+  if config.train.ema_decay:
+    # EMA warm-up at step 0: decay min(0.999, 1 / 10), so ema = 0.1 init + 0.9 new.
+    expected = jax.tree.map(lambda a, b: 0.1 * a + 0.9 * b, state.g_params, new_state.g_params)
+    chex.assert_trees_all_close(new_state.ema_g_params, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_bias_scale_and_lr_decay_fields():

@@ -3,7 +3,7 @@
 For a linear critic D(x) = w . x (x flattened per example) the input gradient is w at every point,
 so gradient_penalty = (||w|| - target)^2 and r1_penalty = ||w||^2 exactly, whatever the data and
 the interpolation coefficients. For D(x) = ||x||^2 / 2 the gradient is x itself, which exposes
-the interpolates and checks that eps is drawn per example.
+the interpolates: their norms give the moments of eps, which must be U[0, 1] per example.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import math
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from jax.test_util import check_grads
 
@@ -90,29 +89,43 @@ def test_gradient_penalty_quadratic_with_real_equal_to_fake():
   chex.assert_trees_all_close(gp, 10.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize('shape', [(6, 3), (6, 4, 4, 2)])
-def test_gradient_penalty_draws_one_eps_per_example(shape):
-  real, fake = random_batches(shape, seed=4)
+# Rows of norm 2: (2/3) (1, 2, 2), and 32 entries of 2 / sqrt(32).
+NORM_TWO_ROWS = [
+    pytest.param(jnp.array([2.0, 4.0, 4.0]) / 3, id='vectors'),
+    pytest.param(jnp.full((4, 4, 2), 2 / math.sqrt(32)), id='images'),
+]
+
+
+@pytest.mark.parametrize('row', NORM_TWO_ROWS)
+def test_gradient_penalty_eps_is_uniform_and_per_example(row):
+  # real = a with ||a|| = 2 in every row, fake = 0, D = ||x||^2 / 2: grad D(x_hat) = x_hat =
+  # eps_i a, of norm 2 eps_i. With eps_i ~ U[0, 1] drawn once per example:
+  #   target 0: GP = mean 4 eps_i^2       -> E[4 U^2] = 4/3,
+  #   target 1: GP = mean (2 eps_i - 1)^2 -> E[(2U - 1)^2] = 1/3.
+  # Over n = 4096 rows the standard errors are sqrt(Var 4U^2 / n) = sqrt(64/45) / 64 = 0.019 and
+  # sqrt(Var (2U-1)^2 / n) = sqrt(4/45) / 64 = 0.0047; the tolerances are over 5 of them. One eps
+  # per element gives norms near 2 sqrt(E U^2) = 1.155 in every row (target 1: GP ~ 0.03), and
+  # one eps for the whole batch cannot meet both values (4 e^2 = 4/3 needs e = 0.577, and then
+  # (2e - 1)^2 = 0.024).
+  n = 4096
+  real = jnp.broadcast_to(row, (n, *row.shape))
+  fake = jnp.zeros_like(real)
   key = jax.random.key(5)
-  gp = penalties.gradient_penalty(quadratic_d, real, fake, key)
-  # The documented draw: one eps per example, broadcast over the non-batch axes.
-  eps = jax.random.uniform(key, (shape[0],) + (1,) * (len(shape) - 1))
-  x_hat = eps * real + (1 - eps) * fake  # = grad D(x_hat) for the quadratic D
-  norms = jnp.sqrt(jnp.sum(jnp.square(x_hat.reshape(shape[0], -1)), axis=-1))
-  chex.assert_trees_all_close(gp, jnp.mean((norms - 1.0) ** 2), rtol=1e-5)
-  # A single eps shared by the batch gives a different value.
-  shared_hat = eps[0] * real + (1 - eps[0]) * fake
-  shared_norms = jnp.sqrt(jnp.sum(jnp.square(shared_hat.reshape(shape[0], -1)), axis=-1))
-  assert not np.isclose(gp, jnp.mean((shared_norms - 1.0) ** 2), rtol=1e-3)
+  gp0 = penalties.gradient_penalty(quadratic_d, real, fake, key, target=0.0)
+  gp1 = penalties.gradient_penalty(quadratic_d, real, fake, key, target=1.0)
+  chex.assert_trees_all_close(gp0, 4 / 3, atol=0.1)
+  chex.assert_trees_all_close(gp1, 1 / 3, atol=0.025)
 
 
-def test_gradient_penalty_jit_matches_eager():
+def test_penalties_under_jit_keep_their_closed_forms():
+  # The linear critic of the 'vectors' case: ||w|| = 3, so GP = (3 - 1)^2 = 4 and R1 = 9.
   real, fake = random_batches((4, 3))
-  key = jax.random.key(6)
-  eager = penalties.gradient_penalty(quadratic_d, real, fake, key)
-  gp_fn = jax.jit(lambda r, f, k: penalties.gradient_penalty(quadratic_d, r, f, k))
-  jitted = gp_fn(real, fake, key)
-  chex.assert_trees_all_close(jitted, eager, rtol=1e-6)
+  d_fn = linear_d(jnp.array([1.0, 2.0, 2.0]))
+  gp = jax.jit(lambda r, f, k: penalties.gradient_penalty(d_fn, r, f, k))(
+      real, fake, jax.random.key(6))
+  r1 = jax.jit(lambda r: penalties.r1_penalty(d_fn, r))(real)
+  chex.assert_trees_all_close(gp, 4.0, rtol=1e-5)
+  chex.assert_trees_all_close(r1, 9.0, rtol=1e-6)
 
 
 def test_gradient_penalty_gradient_finite_at_zero_input_gradient():
