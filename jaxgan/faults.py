@@ -24,7 +24,8 @@ from jaxgan import data as data_lib
 
 ON_NONFINITE = ('stop', 'skip')
 PLAYERS = {'d': 'discriminator', 'g': 'generator'}
-_WATCHED = ('d_nonfinite', 'g_nonfinite', 'd_loss', 'g_loss', 'd_grad_norm', 'g_grad_norm')
+# The step's metrics that NonFiniteMonitor reads (jaxgan.game.make_train_step reports them).
+WATCHED_METRICS = ('d_nonfinite', 'g_nonfinite', 'd_loss', 'g_loss', 'd_grad_norm', 'g_grad_norm')
 
 
 class NonFiniteError(FloatingPointError):
@@ -118,7 +119,7 @@ class NonFiniteMonitor:
 
   def record(self, step: int, metrics) -> None:
     """Keeps ``metrics``' flags of ``step`` (device arrays; nothing is transferred)."""
-    self._pending.append((step, {k: metrics[k] for k in _WATCHED if k in metrics}))
+    self._pending.append((step, {k: metrics[k] for k in WATCHED_METRICS if k in metrics}))
 
   def check(self) -> list[int]:
     """Fetches the recorded flags; returns the flagged steps (``'skip'``) or raises (``'stop'``)."""

@@ -39,8 +39,6 @@ from jaxgan import semi_supervised as ssl
 from jaxgan.game import GANState
 
 LR_SCHEDULES = ('constant', 'linear')
-# The step's own metrics (jaxgan.game.make_train_step), reported for a flagged step as its own.
-_STEP_METRICS = ('d_loss', 'g_loss', 'd_grad_norm', 'g_grad_norm', 'd_nonfinite', 'g_nonfinite')
 
 
 def init_state(config: ml_collections.ConfigDict, key: jax.Array,
@@ -149,8 +147,9 @@ def make_train_epoch(train_step: Callable, *, batch_size: int):
     start = state.step
     state, metrics = lax.scan(body, state, idx)
     flagged = jnp.maximum(metrics['d_nonfinite'], metrics['g_nonfinite']) > 0
-    first = jnp.argmax(flagged)  # The first flagged step's own values name it in an error.
-    out = {k: jnp.where(jnp.any(flagged) & (k in _STEP_METRICS), v[first], jnp.mean(v))
+    # The first flagged step's own values of what the monitor reads name it in an error.
+    first = jnp.argmax(flagged)
+    out = {k: jnp.where(jnp.any(flagged) & (k in faults.WATCHED_METRICS), v[first], jnp.mean(v))
            for k, v in metrics.items()}
     out['nonfinite_steps'] = jnp.sum(flagged)
     out['first_nonfinite_step'] = jnp.where(jnp.any(flagged), start + first + 1, -1)
