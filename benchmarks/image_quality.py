@@ -17,6 +17,20 @@ them) are scored with jaxgan's MNIST classifier (``jaxgan/eval/weights/mnist``):
 
 Prints a Markdown table, writes the numbers to ``--out`` and a sample grid per model (a class
 grid for the conditional model) to ``--samples_dir``.
+
+Training is :func:`jaxgan.train.train_and_evaluate` itself (scanned chunks, the whole split on
+the device), in a temporary workdir (or ``--workdir/<config>``), with the budget as its
+``should_stop``: asked after each chunk (``train.log_every`` steps here), so a run may overshoot
+the budget by up to one chunk, and the budget counts everything the call does (loading the split
+onto the device, compiling, the final sample grid and checkpoint). Periodic sampling,
+checkpointing and evaluation are turned off for the run (the benchmark scores the model itself);
+the last step still samples and checkpoints once.
+
+Data order: the image batches now come from the device-resident shuffle
+(:func:`jaxgan.data.batch_indices`), not from the ``tf.data`` stream
+(:func:`jaxgan.data.image_batches`) that the results files written before the chunked driver
+were trained on: the same seed gives a different order of batches, so a rerun's numbers can
+differ from those files by run-to-run noise.
 """
 
 from __future__ import annotations
@@ -26,7 +40,9 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 
 from absl import app, flags
@@ -36,20 +52,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import jax  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
-from jaxgan import metrics, sample, train, visualize  # noqa: E402
+from jaxgan import loop, metrics, sample, train, visualize  # noqa: E402
 from jaxgan.eval import classifier, evaluator  # noqa: E402
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'configs')
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('data_dir', None, 'TFDS data_dir with prepared MNIST.')
-flags.DEFINE_list('configs', ['mlp_mnist', 'dcgan_mnist', 'cgan_mnist'], 'Configs to train.')
-flags.DEFINE_float('cpu_budget_s', 900.0, 'CPU seconds of training per config.')
-flags.DEFINE_integer('num_samples', 10_000, 'Generated samples per model for the metrics.')
-flags.DEFINE_string('out', None, 'JSON output path.')
-flags.DEFINE_string('samples_dir', None, 'Where to write one sample PNG per config.')
-flags.DEFINE_list('overrides', [], 'Config fields to change, as CONFIG.FIELD=VALUE, e.g. '
-                  'cgan_mnist.train.num_steps=8000,cgan_mnist.model.features=64.')
 
 
 def load_config(name: str):
@@ -74,35 +82,62 @@ def apply_overrides(name: str, config, overrides) -> None:
       config.update_from_flattened_dict({field: value})
 
 
-def train_for_budget(config, cpu_budget_s: float):
-  """Trains like ``train_and_evaluate`` (same keys, same data order) until the CPU budget is spent.
+def budget_config(config):
+  """A copy of ``config`` that samples and checkpoints only at its last step and never evaluates.
 
-  Returns ``(generator, state, steps, wall_s, cpu_s)``.
+  Those are the driver's periodic actions; here they would only cost CPU time out of the budget
+  (the benchmark samples and scores the final model itself). The new intervals are multiples of
+  ``train.log_every`` past ``train.num_steps``, so the chunks stay ``log_every`` steps long
+  (:func:`jaxgan.loop.chunk_length`) and the budget is checked that often.
   """
-  generator, discriminator = train.build_models(config)
-  step_fn = jax.jit(train.build_train_step(config, generator, discriminator), donate_argnums=0)
-  init_key, step_key, data_key, _ = jax.random.split(jax.random.PRNGKey(config.seed), 4)
-  g_optimizer, d_optimizer = train.optimizers(config)
-  state = train.init_state(init_key, generator=generator, discriminator=discriminator,
-                           g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                           latent_dim=config.model.latent_dim,
-                           data_shape=data_lib.data_shape(config.data.name),
-                           ema=bool(config.train.ema_decay))
-  batches = data_lib.image_batches(
-      config.data.name, split='train', seed=config.seed, data_dir=config.data.data_dir,
-      batch_size=config.train.batch_size * config.train.num_d_steps, download=False)
-  wall0, cpu0 = time.perf_counter(), time.process_time()
-  step = 0
-  while step < config.train.num_steps and time.process_time() - cpu0 < cpu_budget_s:
-    state, step_metrics = step_fn(state, next(batches), step_key)
-    step += 1
-    if step % 200 == 0:
-      jax.block_until_ready(step_metrics)
-      print(f'  step {step}  cpu {time.process_time() - cpu0:.0f}s  '
-            f'd_loss {float(step_metrics["d_loss"]):.3f}  '
-            f'g_loss {float(step_metrics["g_loss"]):.3f}', flush=True)
-  jax.block_until_ready(state)
-  return generator, state, step, time.perf_counter() - wall0, time.process_time() - cpu0
+  config = config.copy_and_resolve_references()
+  t = config.train
+  past_end = t.log_every * -(-t.num_steps // t.log_every)
+  t.sample_every = t.checkpoint_every = past_end
+  t.eval_every = 0
+  assert loop.chunk_length(config) == t.log_every
+  return config
+
+
+def train_for_budget(config, cpu_budget_s: float, *, workdir: str | None = None):
+  """Runs ``train.train_and_evaluate`` until ``cpu_budget_s`` CPU seconds or its num_steps.
+
+  The budget is ``should_stop``: the run ends after the first chunk at which this process has
+  spent ``cpu_budget_s`` CPU seconds since the call began. ``workdir`` (default: a temporary
+  directory, removed afterwards) must not hold an earlier run, which would be resumed.
+
+  Returns ``(generator, state, steps, wall_s, cpu_s)``: ``steps`` is the trained state's step,
+  ``wall_s`` and ``cpu_s`` the whole call's wall and CPU time.
+  """
+  config = budget_config(config)
+  if workdir is not None and os.path.isdir(workdir) and os.listdir(workdir):
+    raise ValueError(f'{workdir} is not empty: train_and_evaluate would resume the run in it')
+  run_dir = workdir or tempfile.mkdtemp(prefix='image_quality_')
+  try:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    state = train.train_and_evaluate(
+        config, run_dir, should_stop=lambda step: time.process_time() - cpu0 >= cpu_budget_s)
+    wall_s, cpu_s = time.perf_counter() - wall0, time.process_time() - cpu0
+  finally:
+    if workdir is None:
+      shutil.rmtree(run_dir, ignore_errors=True)
+  generator = train.build_models(config)[0]
+  return generator, state, int(state.step), wall_s, cpu_s
+
+
+def _define_flags() -> None:
+  """The script's flags; defined only when it runs as a program, so importing it (the test)
+  defines none (``jaxgan.main`` has its own ``--workdir``)."""
+  flags.DEFINE_string('data_dir', None, 'TFDS data_dir with prepared MNIST.')
+  flags.DEFINE_list('configs', ['mlp_mnist', 'dcgan_mnist', 'cgan_mnist'], 'Configs to train.')
+  flags.DEFINE_float('cpu_budget_s', 900.0, 'CPU seconds of training per config.')
+  flags.DEFINE_integer('num_samples', 10_000, 'Generated samples per model for the metrics.')
+  flags.DEFINE_string('out', None, 'JSON output path.')
+  flags.DEFINE_string('samples_dir', None, 'Where to write one sample PNG per config.')
+  flags.DEFINE_string('workdir', None, 'Train each config in WORKDIR/<config> (must not hold a '
+                      'run: it would resume); by default in a temporary directory, removed after.')
+  flags.DEFINE_list('overrides', [], 'Config fields to change, as CONFIG.FIELD=VALUE, e.g. '
+                    'cgan_mnist.train.num_steps=8000,cgan_mnist.model.features=64.')
 
 
 def main(argv):
@@ -139,7 +174,9 @@ def main(argv):
     config.data.data_dir = FLAGS.data_dir
     apply_overrides(name, config, FLAGS.overrides)
     print(f'{name}: training for {FLAGS.cpu_budget_s:.0f} CPU seconds', flush=True)
-    generator, state, steps, wall_s, cpu_s = train_for_budget(config, FLAGS.cpu_budget_s)
+    workdir = os.path.join(FLAGS.workdir, name) if FLAGS.workdir else None
+    generator, state, steps, wall_s, cpu_s = train_for_budget(config, FLAGS.cpu_budget_s,
+                                                              workdir=workdir)
     generate = evaluator.make_generate(config, generator)
     fake, labels = generate(state, jax.random.PRNGKey(1234), FLAGS.num_samples)
     scores = evaluator.image_metrics(fake, extractor=extractor, reference_stats=train_stats,
@@ -182,4 +219,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -7,12 +7,15 @@ The protocol of PacGAN (arXiv:1712.04086, Table 1), which VEEGAN's table also fo
   (modes covered, % high-quality samples within 3 std of their mode, reverse KL of the mode
   histogram against uniform).
 
-Each method trains ``--seeds`` seeds at once: ``init_state`` is ``jax.vmap``-ed over the seeds'
-keys, the pure train step over ``(state, batch, key)``, and a ``lax.scan`` over a chunk of
-steps (data drawn inside it) makes one compiled program that the host calls repeatedly. The
-seed axis is sharded over the devices (:func:`seed_devices`); run as a script on a CPU, the
-benchmark makes one JAX CPU device per core, so that every core trains its share of the seeds
-(1.7x a single device's speed on 2 cores: XLA's own threads keep only ~1.4 cores busy here).
+Each method trains ``--seeds`` seeds at once with the driver's chunk (:mod:`jaxgan.loop`):
+``init_state`` is ``jax.vmap``-ed over the seeds' keys (:func:`jaxgan.loop.init_seeds`), and
+so is the ``lax.scan`` over a chunk of steps with the data drawn inside it
+(:func:`jaxgan.loop.make_chunk`), over the seeds' states, data keys and step keys
+(:func:`jaxgan.loop.over_seeds`): one compiled program that the host calls repeatedly. The
+seed axis is sharded over the devices (:func:`jaxgan.loop.seed_devices`); run as a script on a
+CPU, the benchmark makes one JAX CPU device per core, so that every core trains its share of
+the seeds (1.7x a single device's speed on 2 cores: XLA's own threads keep only ~1.4 cores
+busy here).
 
     python benchmarks/mode_coverage.py --out=benchmarks/results/mode_coverage.json \\
         --plots=benchmarks/results
@@ -43,11 +46,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jaxgan import data, game, gan, losses, metrics, mode_collapse, models  # noqa: E402
+from jaxgan import data, game, gan, loop, losses, metrics, mode_collapse, models  # noqa: E402
 
 NUM_EVAL_SAMPLES = 2500
 
@@ -173,22 +174,9 @@ def build(method: Method, dataset: str):
   return generator, discriminator, step, g_optimizer, d_optimizer
 
 
-def seed_devices(num_seeds: int, devices=None) -> list:
-  """The first ``d`` of ``devices`` (default ``jax.devices()``), ``d`` the most that divide the
-  number of seeds evenly: for 10 seeds 2 of 2 CPU devices, 5 of 8; for 7 seeds 1 of 2."""
-  devices = jax.devices() if devices is None else list(devices)
-  count = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
-  return devices[:count]
-
-
-def _seed_axes(states: game.GANState, batched, shared) -> game.GANState:
-  """``states``' structure with ``batched`` at every leaf and ``shared`` as ``step``."""
-  return jax.tree.map(lambda _: batched, states.replace(step=None)).replace(step=shared)
-
-
-def seed_state(states: game.GANState, i: int) -> game.GANState:
-  """Seed ``i``'s state out of :func:`train_seeds`' stacked states (whose ``step`` is shared)."""
-  return jax.tree.map(lambda x: x[i], states.replace(step=None)).replace(step=states.step)
+# The seed helpers are the driver's (jaxgan.loop); the benchmark's names for them stay.
+seed_devices = loop.seed_devices
+seed_state = loop.seed_state
 
 
 def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = None,
@@ -196,11 +184,13 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
   """Trains one generator per seed, all seeds at once; returns ``(states, samples, timing)``.
 
   Seed ``s`` derives everything from ``PRNGKey(s)``: its init, step, data and evaluation keys.
-  States are stacked along a leading seed axis (all but ``step``, which the seeds share; see
-  :func:`seed_state`), which is sharded over
-  ``seed_devices(len(seeds), devices)`` (the seeds never interact, so each device runs its
-  seeds' steps alone); ``samples`` is ``(S, 2500, 2)``. ``timing`` has ``compile_s``,
-  ``total_s`` (compile, training and sampling) and ``num_devices``.
+  The driver's chunk (:func:`jaxgan.loop.make_chunk` over :func:`jaxgan.loop.toy_source`) runs
+  ``chunk`` steps per call, vmapped over the seeds (:func:`jaxgan.loop.over_seeds`). States are
+  stacked along a leading seed axis (all but ``step``, which the seeds share; see
+  :func:`seed_state`), which is sharded over ``seed_devices(len(seeds), devices)`` (the seeds
+  never interact, so each device runs its seeds' steps alone); ``samples`` is
+  ``(S, 2500, 2)``. ``timing`` has ``compile_s``, ``total_s`` (compile, training and sampling)
+  and ``num_devices``.
   """
   num_steps = method.num_steps if num_steps is None else num_steps
   chunk = min(chunk, num_steps)
@@ -208,35 +198,23 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
     raise ValueError(f'num_steps={num_steps} must be a multiple of chunk={chunk}')
   generator, discriminator, step, g_optimizer, d_optimizer = build(method, dataset)
   scale = DATASETS[dataset].scale if method.standardize else 1.0
-  sample_data = lambda key, n: DATASETS[dataset].sample(key, n) / scale
   keys = jax.vmap(lambda s: jnp.stack(jax.random.split(jax.random.PRNGKey(s), 4)))(
       jnp.asarray(seeds))
-  pack = method.step.get('pack', 1)
-  states = jax.vmap(lambda k: gan.init_state(
+  states = loop.init_seeds(lambda k: gan.init_state(
       k, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
-      d_optimizer=d_optimizer, latent_dim=method.latent_dim, data_shape=(2,), pack=pack,
-      ema=bool(method.ema_decay)))(
-          keys[:, 0])
-  # The seeds share one step counter: unbatched, it keeps a lax.cond on it (lazy R1) a branch.
-  states = states.replace(step=states.step[0])
+      d_optimizer=d_optimizer, latent_dim=method.latent_dim, data_shape=(2,),
+      pack=method.step.get('pack', 1), ema=bool(method.ema_decay)), keys[:, 0])
   mesh_devices = seed_devices(len(seeds), devices)
-  mesh = Mesh(np.asarray(mesh_devices), ('seed',))
-  by_seed = NamedSharding(mesh, PartitionSpec('seed'))
-  states = jax.device_put(states, _seed_axes(states, by_seed, NamedSharding(mesh, PartitionSpec())))
+  by_seed, replicated = loop.seed_shardings(mesh_devices)
+  states = jax.device_put(states, loop.seed_axes(states, by_seed, replicated))
   keys = jax.device_put(keys, by_seed)
   step_keys, data_keys, eval_keys = (keys[:, i] for i in range(1, 4))
+  # Seed i draws batch t from fold_in(data_keys[i], t); num_d_steps D steps take a batch each.
   batch = method.batch_size * method.step.get('num_d_steps', 1)
-  axes = _seed_axes(states, 0, None)
-  vstep = jax.vmap(step, in_axes=(axes, 0, 0), out_axes=(axes, 0))
-
-  def one_step(states, t):
-    x = jax.vmap(lambda k: sample_data(jax.random.fold_in(k, t), batch))(data_keys)
-    return vstep(states, {'x': x}, step_keys)
-
-  @jax.jit
-  def run_chunk(states, start):
-    states, step_metrics = lax.scan(one_step, states, start + jnp.arange(chunk))
-    return states, jax.tree.map(lambda m: m[-1], step_metrics)
+  source = loop.seeds_source(dataset, data_keys, batch, scale=scale)
+  axes = loop.seed_axes(states)
+  run_chunk = jax.jit(loop.over_seeds(
+      loop.make_chunk(step, source.batch, stop_on_nonfinite=False), axes), donate_argnums=0)
 
   @jax.jit
   def evaluate(states):
@@ -249,10 +227,10 @@ def train_seeds(method: Method, dataset: str, seeds, *, num_steps: int | None = 
     return jax.vmap(one, in_axes=(axes, 0))(states, eval_keys)
 
   start = time.perf_counter()
-  compiled = run_chunk.lower(states, 0).compile()
+  compiled = run_chunk.lower(states, source.data, source.plan(0, chunk), step_keys).compile()
   compile_s = time.perf_counter() - start
-  for c in range(num_steps // chunk):
-    states, _ = compiled(states, c * chunk)
+  for first, length in loop.chunk_ends(0, num_steps, chunk):
+    states, _ = compiled(states, source.data, source.plan(first, length), step_keys)
   samples = evaluate(states)
   samples.block_until_ready()
   return states, samples, {'compile_s': compile_s, 'total_s': time.perf_counter() - start,

@@ -5,7 +5,8 @@ step), :mod:`jaxgan.gan` (the GAN's objectives, assembled from parts), :mod:`jax
 GAN losses on logits), :mod:`jaxgan.penalties` (gradient penalties on a discriminator function),
 :mod:`jaxgan.models` (flax.linen generators and discriminators), :mod:`jaxgan.parallel` (pmap and
 shard_map at the call site), :mod:`jaxgan.experiment` (builders from a config),
-:mod:`jaxgan.train` (``train_and_evaluate``), :mod:`jaxgan.data` (toy and TFDS data),
+:mod:`jaxgan.train` (``train_and_evaluate``), :mod:`jaxgan.loop` (its jitted chunks of steps),
+:mod:`jaxgan.data` (toy and TFDS data),
 :mod:`jaxgan.config` (default config and validation), :mod:`jaxgan.checkpoint` (orbax) and
 :mod:`jaxgan.visualize` (PNG pictures). Image GANs: :mod:`jaxgan.conditional` (cGAN, AC-GAN),
 :mod:`jaxgan.latent` (interpolation, latent arithmetic), :mod:`jaxgan.metrics` (FID, scores,
@@ -23,9 +24,9 @@ __version__ = '0.1.0'
 
 _MODULES = (
     'checkpoint', 'conditional', 'config', 'data', 'dynamics', 'eval', 'experiment', 'faults',
-    'game', 'gan', 'latent', 'layers', 'losses', 'main', 'metrics', 'mode_collapse', 'models',
-    'parallel', 'penalties', 'rng', 'sample', 'semi_supervised', 'semi_supervised_train',
-    'train', 'visualize',
+    'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics', 'mode_collapse',
+    'models', 'parallel', 'penalties', 'rng', 'sample', 'semi_supervised',
+    'semi_supervised_train', 'train', 'visualize',
 )
 # Names re-exported at the top level, and the module each comes from.
 _NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',

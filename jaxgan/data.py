@@ -3,8 +3,10 @@
 Toy samplers are pure functions ``sample(key, n) -> (n, dim)`` arrays; the trainer draws batch
 ``t`` from ``fold_in(data_key, t)``, so the data stream needs no state and resumes exactly.
 
-Image datasets come from ``tensorflow_datasets`` as numpy batches with images scaled to [-1, 1].
-TensorFlow is imported lazily (only image runs pay for it) and never sees a GPU.
+Image datasets come from ``tensorflow_datasets``, whole: :func:`load_images` keeps the uint8
+pixels (the driver keeps them on the device, :mod:`jaxgan.loop`), :func:`batch_indices` makes
+batch ``t`` a function of ``(key, t)``, and :func:`image_arrays` gives a split in [-1, 1] for
+evaluation. TensorFlow is imported lazily (only image runs pay for it) and never sees a GPU.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterator
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 
 def gaussian_1d(key: jax.Array, n: int, *, mean: float = 1.0, std: float = 1.0) -> jax.Array:
@@ -83,45 +86,30 @@ def data_shape(name: str) -> tuple[int, ...]:
   raise ValueError(f'unknown dataset {name!r}; expected one of {DATASETS}')
 
 
+def toy_batch(name: str, key: jax.Array, step, batch_size: int, *, scale: float = 1.0
+              ) -> jax.Array:
+  """Batch ``step`` (0-based) of toy dataset ``name``: ``sample(fold_in(key, step), batch_size)``.
+
+  A pure, jittable function of ``(key, step)``; divided by ``scale`` unless it is 1. The driver
+  (:mod:`jaxgan.loop`) draws it on the device inside its scanned chunks.
+  """
+  x = TOY_DATASETS[name](jax.random.fold_in(key, step), batch_size)
+  return x if scale == 1.0 else x / scale
+
+
 def toy_batches(name: str, key: jax.Array, batch_size: int, *, start_step: int = 0,
                 scale: float = 1.0) -> Iterator[dict[str, np.ndarray]]:
-  """Infinite stream of ``{'x': (batch_size, dim)}`` batches; batch t uses ``fold_in(key, t)``.
-
-  Each batch is divided by ``scale`` (e.g. ``TOY_SCALES[name]`` for unit variance).
-  """
-  draw = TOY_DATASETS[name]
-  sample = jax.jit((lambda k, n: draw(k, n) / scale) if scale != 1.0 else draw,
-                   static_argnums=1)
+  """Infinite stream of ``{'x': (batch_size, dim)}`` host batches of :func:`toy_batch`."""
+  sample = jax.jit(lambda k, t: toy_batch(name, k, t, batch_size, scale=scale))
   step = start_step
   while True:
-    yield {'x': np.asarray(sample(jax.random.fold_in(key, step), batch_size))}
+    yield {'x': np.asarray(sample(key, step))}
     step += 1
 
 
 def _hide_gpus_from_tensorflow():
   import tensorflow as tf
   tf.config.set_visible_devices([], 'GPU')  # JAX owns the accelerators.
-
-
-def image_batches(name: str, *, split: str, batch_size: int, seed: int, data_dir: str | None,
-                  download: bool, start_step: int = 0, shuffle_buffer: int = 10_000
-                  ) -> Iterator[dict[str, np.ndarray]]:
-  """Infinite, shuffled stream of ``{'x': (B, H, W, C) float32 in [-1, 1], 'label': (B,) int32}``.
-
-  Deterministic for a given ``seed``: the shuffle order of epoch e is fixed by (seed, e), so a
-  run restarted at ``start_step`` sees exactly the batches an uninterrupted run would have.
-  """
-  import tensorflow as tf
-  import tensorflow_datasets as tfds
-  _hide_gpus_from_tensorflow()
-  ds = tfds.load(name, split=split, data_dir=data_dir, download=download,
-                 shuffle_files=False)
-  ds = ds.map(lambda ex: {'x': tf.cast(ex['image'], tf.float32) / 127.5 - 1.0,
-                          'label': tf.cast(ex['label'], tf.int32)})
-  # Shuffle before repeat: every epoch holds each example once, in its own (seeded) order.
-  ds = ds.cache().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-  ds = ds.batch(batch_size, drop_remainder=True).skip(start_step).prefetch(2)
-  yield from tfds.as_numpy(ds)
 
 
 def image_arrays(name: str, *, split: str, data_dir: str | None, download: bool,
@@ -143,6 +131,60 @@ def image_arrays(name: str, *, split: str, data_dir: str | None, download: bool,
                           'label': tf.cast(ex['label'], tf.int32)}).batch(4096)
   parts = list(tfds.as_numpy(ds))
   return {key: np.concatenate([p[key] for p in parts]) for key in ('x', 'label')}
+
+
+def load_images(name: str, *, split: str, data_dir: str | None, download: bool
+                ) -> dict[str, np.ndarray]:
+  """A whole split as stored: ``{'image': (N, H, W, C) uint8, 'label': (N,) int32}``.
+
+  Kept as uint8 (a quarter of float32: MNIST is 47 MB), so that it fits on the device; the
+  driver scales each batch with :func:`to_unit_range`.
+  """
+  import tensorflow_datasets as tfds
+  _hide_gpus_from_tensorflow()
+  ds = tfds.load(name, split=split, data_dir=data_dir, download=download, shuffle_files=False)
+  parts = list(tfds.as_numpy(ds.batch(10_000)))  # (batch_size=-1 aborts under mock_data.)
+  return {'image': np.concatenate([p['image'] for p in parts]).astype(np.uint8),
+          'label': np.concatenate([p['label'] for p in parts]).astype(np.int32)}
+
+
+# x / 127.5 - 1 for every uint8 value, rounded once as numpy and tf.data round it. (Computed
+# by XLA, the division by a constant becomes a multiplication and can differ in the last bit.)
+_UNIT_RANGE = (np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1.0))
+
+
+def to_unit_range(image: jax.Array) -> jax.Array:
+  """uint8 pixels -> float32 in [-1, 1]: ``x / 127.5 - 1`` (the TFDS pipelines' scaling), bit
+  for bit, by table lookup."""
+  return jnp.asarray(_UNIT_RANGE)[image]
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+  """Whole batches per epoch; the last ``num_examples % batch_size`` examples of each shuffle
+  sit the epoch out."""
+  if num_examples < batch_size:
+    raise ValueError(f'the dataset has {num_examples} examples, fewer than one batch of '
+                     f'{batch_size}')
+  return num_examples // batch_size
+
+
+def batch_indices(key: jax.Array, start, length: int, *, num_examples: int,
+                  batch_size: int) -> jax.Array:
+  """Example indices of batches ``start, ..., start + length - 1``: ``(length, batch_size)`` int32.
+
+  Epoch ``e`` is the permutation ``jax.random.permutation(fold_in(key, e), num_examples)``, cut
+  into ``steps_per_epoch`` batches; batch ``t`` is batch ``t % steps_per_epoch`` of epoch
+  ``t // steps_per_epoch``. Every batch is a pure function of ``(key, t)``, so a run resumed at
+  any step finds its batches in O(1), and an epoch holds each example at most once. ``start``
+  may be traced; ``length`` is static (it bounds how many epochs a call can touch).
+  """
+  per_epoch = steps_per_epoch(num_examples, batch_size)
+  first = start // per_epoch
+  num_epochs = length // per_epoch + 2  # Enough for any start: the rows below stay in range.
+  perms = jax.vmap(lambda e: jax.random.permutation(jax.random.fold_in(key, e), num_examples))(
+      first + jnp.arange(num_epochs))
+  rows = perms[:, :per_epoch * batch_size].reshape(num_epochs * per_epoch, batch_size)
+  return lax.dynamic_slice_in_dim(rows, start - first * per_epoch, length).astype(jnp.int32)
 
 
 def shard(batch: dict[str, np.ndarray], num_devices: int) -> dict[str, np.ndarray]:

@@ -114,20 +114,29 @@ def optimizers(config: ml_collections.ConfigDict
 
 def init_state(config: ml_collections.ConfigDict, key: jax.Array, generator: nn.Module,
                discriminator: nn.Module) -> game.GANState:
-  """:func:`jaxgan.gan.init_state` with the optimizers, shapes, packing and EMA of ``config``."""
+  """:func:`jaxgan.gan.init_state` with the optimizers, shapes, packing and EMA of ``config``.
+
+  Jitted: one compiled program instead of the many small ones an eager init dispatches (most of
+  a small run's start-up); the values are those of the eager init.
+  """
   g_optimizer, d_optimizer = optimizers(config)
-  return gan.init_state(key, generator=generator, discriminator=discriminator,
-                        g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-                        latent_dim=config.model.latent_dim,
-                        data_shape=data_lib.data_shape(config.data.name),
-                        pack=config.train.get('pack', 1),
-                        ema=bool(config.train.get('ema_decay', 0.0)))
+  init = functools.partial(gan.init_state, generator=generator, discriminator=discriminator,
+                           g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                           latent_dim=config.model.latent_dim,
+                           data_shape=data_lib.data_shape(config.data.name),
+                           pack=config.train.get('pack', 1),
+                           ema=bool(config.train.get('ema_decay', 0.0)))
+  return jax.jit(init)(key)
 
 
 def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
-                     discriminator: nn.Module, *, axis_name: str | None = None):
+                     discriminator: nn.Module, *, axis_name: str | None = None,
+                     skip_nonfinite: bool | None = None):
   """:func:`jaxgan.gan.make_train_step` with the losses, penalties and optimizers ``config``
-  names."""
+  names. ``skip_nonfinite`` defaults to ``train.on_nonfinite == 'skip'`` (the driver always
+  skips, and stops its chunk itself for ``'stop'``: :func:`jaxgan.loop.make_chunk`)."""
+  if skip_nonfinite is None:
+    skip_nonfinite = config.train.on_nonfinite == 'skip'
   d_loss_fn, g_loss_fn = losses.get_loss_pair(config.loss.name)
   if config.loss.label_smoothing:
     d_loss_fn = functools.partial(d_loss_fn, label_smoothing=config.loss.label_smoothing)
@@ -143,7 +152,7 @@ def build_train_step(config: ml_collections.ConfigDict, generator: nn.Module,
       axis_name=axis_name, feature_matching=config.loss.get('feature_matching', False),
       unrolled_steps=config.train.get('unrolled_steps', 0), pack=config.train.get('pack', 1),
       instance_noise=config.train.get('instance_noise', 0.0),
-      skip_nonfinite=config.train.on_nonfinite == 'skip',
+      skip_nonfinite=skip_nonfinite,
       num_classes=config.model.get('num_classes', 0),
       auxiliary_classifier_weight=config.loss.get('auxiliary_classifier_weight', 0.0),
       auxiliary_classifier_fake_weight=config.loss.get('auxiliary_classifier_fake_weight', 1.0),

@@ -84,6 +84,27 @@ def check_batch(batch, *, data_shape: tuple[int, ...], batch_size: int,
                        f'[{lo:g}, {hi:g}]{hint}')
 
 
+def check_images(images: dict[str, np.ndarray], *, data_shape: tuple[int, ...],
+                 num_classes: int = 0, name: str = 'images') -> None:
+  """Raises ``ValueError`` unless ``images`` is ``{'image': (N, *data_shape) uint8, 'label':
+  (N,) int}`` with labels in ``[0, num_classes)`` (when ``num_classes > 0``).
+
+  The whole dataset a run keeps in memory is checked once, when it is loaded; uint8 pixels are
+  in range and finite by construction.
+  """
+  x, labels = np.asarray(images['image']), np.asarray(images['label'])
+  if x.ndim != len(data_shape) + 1 or x.shape[1:] != tuple(data_shape):
+    raise ValueError(f"{name}: images have shape {x.shape}; expected (N, "
+                     f"{', '.join(map(str, data_shape))})")
+  if x.dtype != np.uint8:
+    raise ValueError(f'{name}: images have dtype {x.dtype}; expected uint8 pixels in [0, 255]')
+  if labels.shape != (x.shape[0],):
+    raise ValueError(f'{name}: labels have shape {labels.shape}; expected ({x.shape[0]},)')
+  if num_classes and labels.size and not 0 <= labels.min() <= labels.max() < num_classes:
+    raise ValueError(f'{name}: labels in [{labels.min()}, {labels.max()}]; expected '
+                     f'[0, {num_classes - 1}]')
+
+
 def describe_nonfinite(step: int, metrics: dict[str, float]) -> str:
   """``'step 7: the discriminator went non-finite (d_loss=nan, d_grad_norm=nan)'``."""
   players = [p for p in PLAYERS if metrics.get(f'{p}_nonfinite', 0.0) > 0]
@@ -139,6 +160,19 @@ class NonFiniteMonitor:
       flagged.append(step)
     self.skipped.extend(flagged)
     return flagged
+
+  def check_chunk(self, first_step: int, watched) -> list[int]:
+    """:meth:`record` and :meth:`check` for a chunk's steps ``first_step, first_step + 1, ...``.
+
+    ``watched`` maps each of :data:`WATCHED_METRICS` to its per-step values, ``(length,)`` (or
+    ``(devices, length)``: the values agree across devices); one transfer for the chunk.
+    """
+    host = {k: np.asarray(v) for k, v in jax.device_get(dict(watched)).items()}
+    host = {k: v.reshape(-1, v.shape[-1])[0] for k, v in host.items()}
+    flagged = np.flatnonzero((host.get('d_nonfinite', 0) > 0) | (host.get('g_nonfinite', 0) > 0))
+    for i in flagged:
+      self._pending.append((first_step + int(i), {k: v[i] for k, v in host.items()}))
+    return self.check()
 
   def _stop_message(self, step: int, metrics: dict[str, float]) -> str:
     kept = ''

@@ -7,12 +7,15 @@ is D's weight-norm initialization (:func:`init_state`) and the Polyak average of
 (kept in D's optimizer state, :func:`optimizers`). :func:`build_train_step` says what one step
 does.
 
-One epoch (:func:`make_train_epoch`) is a ``lax.scan`` over ``N // batch_size`` steps: the
-unlabeled batches walk through two random permutations of the whole training set, the labeled
-batches through back-to-back random permutations of the small labeled set. The epoch is one
-jitted call on device-resident data, so a GPU runs it without host round trips.
-:func:`train_and_evaluate` is the entry point that ``python -m jaxgan.main`` calls for a config
-with ``trainer='semi_supervised'``, with the main trainer's guards.
+An epoch has ``N // batch_size`` steps: the unlabeled batches walk through two random
+permutations of the whole training set, the labeled batches through back-to-back random
+permutations of the small labeled set (:func:`epoch_indices`). It runs as one chunk of the main
+driver's machinery (:mod:`jaxgan.loop`): the data are a :class:`jaxgan.loop.Source`
+(:func:`data_source`) kept on the device, the epoch one jitted ``lax.scan``
+(:func:`jaxgan.loop.make_chunk`), so a GPU runs it without host round trips, and every step's
+non-finite flags reach :class:`jaxgan.faults.NonFiniteMonitor`. :func:`train_and_evaluate` is the
+entry point that ``python -m jaxgan.main`` calls for a config with ``trainer='semi_supervised'``,
+with the main trainer's guards.
 
 Randomness: the step folds ``state.step`` into the run key (:mod:`jaxgan.game`); the epoch's
 permutations use a key folded with the step at the epoch's start. A run resumed from a
@@ -34,7 +37,7 @@ import optax
 from absl import logging
 from jax import lax
 
-from jaxgan import checkpoint, faults, game
+from jaxgan import checkpoint, faults, game, loop, parallel
 from jaxgan import semi_supervised as ssl
 from jaxgan.game import GANState
 
@@ -60,7 +63,8 @@ def init_state(config: ml_collections.ConfigDict, key: jax.Array,
 
 
 def build_train_step(config: ml_collections.ConfigDict, generator: ssl.SSGANGenerator,
-                     discriminator: ssl.SSGANDiscriminator, *, steps_per_epoch: int):
+                     discriminator: ssl.SSGANDiscriminator, *, steps_per_epoch: int,
+                     skip_nonfinite: bool | None = None):
   """The pure ``train_step(state, batch, key) -> (state, metrics)`` of ``config``.
 
   :func:`jaxgan.game.make_train_step` with the semi-supervised objectives, alternating with one
@@ -76,9 +80,12 @@ def build_train_step(config: ml_collections.ConfigDict, generator: ssl.SSGANGene
   ``batch`` holds ``x_lab`` ``(B_l, ...)``, ``y_lab`` ``(B_l,)`` int, ``x_unl`` and ``x_unl2``
   ``(B, ...)``. Metrics: the objectives' (``loss_lab``, ``loss_unl``, ``loss_gen``,
   ``train_err``, ``d_real``, ``d_fake``) and the step's (``d_loss``, ``g_loss``, gradient norms,
-  ``d_nonfinite``/``g_nonfinite``). With ``train.on_nonfinite='skip'`` a non-finite step keeps
-  the state from before it.
+  ``d_nonfinite``/``g_nonfinite``). With ``skip_nonfinite`` (default: ``train.on_nonfinite ==
+  'skip'``; :func:`train_and_evaluate` always skips and stops its epoch itself for ``'stop'``,
+  as the main driver) a non-finite step keeps the state from before it.
   """
+  if skip_nonfinite is None:
+    skip_nonfinite = config.train.on_nonfinite == 'skip'
   g_optimizer, d_optimizer = optimizers(config, discriminator, steps_per_epoch=steps_per_epoch)
   latent_dim = config.model.latent_dim
   return game.make_train_step(
@@ -86,7 +93,7 @@ def build_train_step(config: ml_collections.ConfigDict, generator: ssl.SSGANGene
       d_objective=ssl.discriminator_objective(generator, discriminator, latent_dim=latent_dim,
                                               unlabeled_weight=config.train.unlabeled_weight),
       g_optimizer=g_optimizer, d_optimizer=d_optimizer, update_rule='alternating',
-      skip_nonfinite=config.train.on_nonfinite == 'skip')
+      skip_nonfinite=skip_nonfinite)
 
 
 def averaged_d_params(config: ml_collections.ConfigDict, state: GANState):
@@ -120,42 +127,38 @@ def epoch_indices(key: jax.Array, *, num_unlabeled: int, num_labeled: int, batch
           'lab': cut(lab.reshape(-1), labeled_batch_size)}
 
 
-def make_train_epoch(train_step: Callable, *, batch_size: int):
-  """Builds ``train_epoch(state, data, key) -> (state, metrics)``: a scan of ``train_step``.
+def data_source(data: dict, key: jax.Array, *, batch_size: int) -> loop.Source:
+  """The training batches as a :class:`jaxgan.loop.Source` for :func:`jaxgan.loop.make_chunk`.
 
-  ``data`` holds ``x_unl`` ``(N, ...)``, ``x_lab`` ``(L, ...)`` and ``y_lab`` ``(L,)``; pass
-  device arrays once and jit the epoch (``jax.jit(train_epoch, donate_argnums=0)``). Labeled
-  batches have ``batch_size`` rows too, as in the paper's code.
-
-  The metrics are the means over the epoch's steps, plus ``nonfinite_steps`` (how many steps
-  had a non-finite loss or gradient) and ``first_nonfinite_step`` (the first one's step number,
-  -1 if none); when a step was flagged, the ``d_*``/``g_*`` metrics are that step's own, so
-  :class:`jaxgan.faults.NonFiniteMonitor` can name what went wrong.
+  ``data`` holds ``x_unl`` ``(N, ...)``, ``x_lab`` ``(L, ...)`` and ``y_lab`` ``(L,)`` (placed on
+  the device once by the driver). The plan of steps ``start, ..., start + length - 1`` is their
+  rows of :func:`epoch_indices`, epoch ``e`` (steps ``e S, ..., e S + S - 1``, ``S = N //
+  batch_size``) drawn from ``fold_in(key, e S)``: the key folded with the step at the epoch's
+  start. A step's batch gathers ``x_unl``, ``x_unl2``, ``x_lab`` and ``y_lab`` on the device;
+  labeled batches have ``batch_size`` rows too, as in the paper's code.
   """
+  num_unlabeled, num_labeled = data['x_unl'].shape[0], data['x_lab'].shape[0]
+  indices = jax.jit(lambda epoch_start: epoch_indices(
+      jax.random.fold_in(key, epoch_start), num_unlabeled=num_unlabeled,
+      num_labeled=num_labeled, batch_size=batch_size))
+  per_epoch = num_unlabeled // batch_size
+  if per_epoch == 0:
+    raise ValueError(f'batch_size={batch_size} is larger than the {num_unlabeled} unlabeled '
+                     'examples')
 
-  def train_epoch(state: GANState, data: dict[str, jax.Array], key: jax.Array):
-    k_perm, k_step = jax.random.split(key)
-    idx = epoch_indices(jax.random.fold_in(k_perm, state.step),
-                        num_unlabeled=data['x_unl'].shape[0],
-                        num_labeled=data['x_lab'].shape[0], batch_size=batch_size)
+  def plan(start: int, length: int):
+    first, stop = start // per_epoch, -(-(start + length) // per_epoch)
+    epochs = [indices(e * per_epoch) for e in range(first, stop)]
+    offset = start - first * per_epoch
+    if len(epochs) == 1 and offset == 0 and length == per_epoch:
+      return epochs[0]  # An epoch exactly: the driver's case.
+    return jax.tree.map(lambda *rows: jnp.concatenate(rows)[offset:offset + length], *epochs)
 
-    def body(state, idx):
-      batch = {'x_unl': data['x_unl'][idx['unl']], 'x_unl2': data['x_unl'][idx['unl2']],
-               'x_lab': data['x_lab'][idx['lab']], 'y_lab': data['y_lab'][idx['lab']]}
-      return train_step(state, batch, k_step)
+  def batch(data, idx):
+    return {'x_unl': data['x_unl'][idx['unl']], 'x_unl2': data['x_unl'][idx['unl2']],
+            'x_lab': data['x_lab'][idx['lab']], 'y_lab': data['y_lab'][idx['lab']]}
 
-    start = state.step
-    state, metrics = lax.scan(body, state, idx)
-    flagged = jnp.maximum(metrics['d_nonfinite'], metrics['g_nonfinite']) > 0
-    # The first flagged step's own values of what the monitor reads name it in an error.
-    first = jnp.argmax(flagged)
-    out = {k: jnp.where(jnp.any(flagged) & (k in faults.WATCHED_METRICS), v[first], jnp.mean(v))
-           for k, v in metrics.items()}
-    out['nonfinite_steps'] = jnp.sum(flagged)
-    out['first_nonfinite_step'] = jnp.where(jnp.any(flagged), start + first + 1, -1)
-    return state, out
-
-  return train_epoch
+  return loop.Source(data=data, plan=plan, batch=batch)
 
 
 def make_evaluate(discriminator: ssl.SSGANDiscriminator, *, batch_size: int = 1000):
@@ -297,9 +300,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   Returns:
     The final :class:`jaxgan.game.GANState` (on the host), as the main trainer. A row has
     ``epoch``, ``step``, ``test_errors`` (of the test images, D's own parameters),
-    ``test_errors_avg`` (D's averaged parameters, the paper's protocol), the epoch's step metrics
-    (:func:`make_train_epoch`), ``epoch_seconds`` (training only) and ``eval_seconds``; the
-    first row a process trains also has ``compile_seconds``.
+    ``test_errors_avg`` (D's averaged parameters, the paper's protocol), the means over the
+    epoch's steps of the step's metrics (:func:`build_train_step`; when a step was skipped, the
+    monitored ``d_*``/``g_*`` values of the first skipped step), ``nonfinite_steps`` (how many
+    steps were skipped), ``epoch_seconds`` (training only) and ``eval_seconds``; the first row a
+    process trains also has ``compile_seconds``.
 
   Raises:
     ValueError: a bad config or data (before anything compiles).
@@ -314,8 +319,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   x_train, y_train = mnist['x_train'], mnist['y_train']
   labeled = np.asarray(ssl.select_labeled(k_label, y_train, num_labels=config.data.num_labels,
                                           num_classes=config.data.num_classes))
-  data = jax.device_put({'x_unl': x_train, 'x_lab': x_train[labeled],
-                         'y_lab': y_train[labeled]})
   x_test, y_test = jax.device_put((mnist['x_test'], mnist['y_test']))
 
   generator, discriminator = build_models(config)
@@ -326,9 +329,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   state = init_state(config, k_init, generator, discriminator,
                      jnp.asarray(x_train[np.asarray(init_rows)]),
                      steps_per_epoch=steps_per_epoch)
+  # The step always skips a non-finite update; for 'stop' the epoch also leaves its later steps
+  # undone, so its state is the last good one (jaxgan.loop.make_chunk), as the main driver.
   train_step = build_train_step(config, generator, discriminator,
-                                steps_per_epoch=steps_per_epoch)
-  train_epoch = jax.jit(make_train_epoch(train_step, batch_size=batch_size), donate_argnums=0)
+                                steps_per_epoch=steps_per_epoch, skip_nonfinite=True)
+  k_perm, k_step = jax.random.split(k_train)
+  source = data_source({'x_unl': x_train, 'x_lab': x_train[labeled], 'y_lab': y_train[labeled]},
+                       k_perm, batch_size=batch_size)
+  dp = parallel.parallelize_chunk(
+      loop.make_chunk(train_step, source.batch,
+                      stop_on_nonfinite=config.train.on_nonfinite == 'stop', axis_name=None),
+      'none')
+  data = dp.put_batch(source.data)
   evaluate = make_evaluate(discriminator, batch_size=config.eval.batch_size)
   average = jax.jit(lambda s: averaged_d_params(config, s))
 
@@ -345,19 +357,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   if start_epoch:
     logging.info('Resuming after epoch %d from %s', start_epoch, workdir)
   monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
-
-  tick = time.perf_counter()
-  train_epoch = train_epoch.lower(state, data, k_train).compile()
-  timing = {'compile_seconds': time.perf_counter() - tick}
-  for epoch in range(start_epoch + 1, config.train.num_epochs + 1):
+  # One chunk per epoch: the driver tests, logs and checkpoints after every epoch.
+  chunks = loop.chunk_ends(start_epoch * steps_per_epoch,
+                           config.train.num_epochs * steps_per_epoch, steps_per_epoch)
+  dp_state = dp.put_state(state)
+  timing, run_epoch = {}, dp.step
+  if chunks:
     tick = time.perf_counter()
-    state, metrics = train_epoch(state, data, k_train)
-    metrics = jax.device_get(metrics)
+    run_epoch = dp.step.lower(dp_state, data, source.plan(*chunks[0]), k_step).compile()
+    timing = {'compile_seconds': time.perf_counter() - tick}
+  for first, length in chunks:
+    epoch = (first + length) // steps_per_epoch
+    tick = time.perf_counter()
+    dp_state, out = run_epoch(dp_state, data, source.plan(first, length), k_step)
+    # Raises before anything non-finite is tested, logged or saved; names the step and player.
+    skipped = monitor.check_chunk(first + 1, out['watched'])
+    metrics = {k: float(v) for k, v in jax.device_get(out['mean']).items()}
     epoch_seconds = time.perf_counter() - tick
-    first_bad = int(metrics.pop('first_nonfinite_step'))
-    monitor.record(first_bad if first_bad > 0 else int(state.step), metrics)
-    monitor.check()  # Raises before anything non-finite is tested, logged or saved.
-    metrics = {k: float(v) for k, v in metrics.items()}
+    if skipped:  # The first skipped step's own values name what went wrong.
+      watched = jax.device_get(out['watched'])
+      metrics.update({k: float(v[skipped[0] - first - 1]) for k, v in watched.items()})
+    metrics = dict(sorted({**metrics, 'nonfinite_steps': float(len(skipped))}.items()))
+    state = dp.get_state(dp_state)
     tick = time.perf_counter()
     errors = int(evaluate(state.d_params, x_test, y_test))
     errors_avg = int(evaluate(average(state), x_test, y_test))
@@ -379,7 +400,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   if manager:
     manager.wait_until_finished()
     manager.close()
-  return jax.device_get(state)
+  return jax.device_get(dp.get_state(dp_state))
 
 
 def summarize_errors(errors) -> dict[str, float]:

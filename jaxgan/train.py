@@ -13,16 +13,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
 
-from jaxgan import checkpoint, experiment, faults, visualize
+from jaxgan import checkpoint, experiment, faults, loop, visualize
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
+from jaxgan import parallel as parallel_lib
 from jaxgan.eval import evaluator
 from jaxgan.experiment import (
   build_models,
@@ -47,22 +48,31 @@ __all__ = [
 ]
 
 
-def _batches(config: ml_collections.ConfigDict, key: jax.Array, start_step: int
-             ) -> Iterator[dict[str, np.ndarray]]:
+def _source(config: ml_collections.ConfigDict, key: jax.Array) -> loop.Source:
+  """The run's batches: toy data drawn from ``key``, or the training split shuffled by ``key``."""
   size = config.train.batch_size * config.train.num_d_steps
   if config.data.name in data_lib.TOY_DATASETS:
-    return data_lib.toy_batches(config.data.name, key, size, start_step=start_step,
-                                scale=data_scale(config))
-  return data_lib.image_batches(config.data.name, split='train', batch_size=size,
-                                seed=config.seed, data_dir=config.data.data_dir,
-                                download=config.data.download, start_step=start_step)
+    return loop.toy_source(config.data.name, key, size, scale=data_scale(config))
+  images = data_lib.load_images(config.data.name, split='train', data_dir=config.data.data_dir,
+                                download=config.data.download)
+  faults.check_images(images, data_shape=data_lib.data_shape(config.data.name),
+                      num_classes=data_lib.NUM_CLASSES.get(config.data.name, 0),
+                      name=config.data.name)
+  return loop.image_source(images, key, size, loader=config.data.get('loader', 'device'))
 
 
-def _real_for_plots(config: ml_collections.ConfigDict, key: jax.Array) -> np.ndarray:
+def _host_batch(source: loop.Source, step: int) -> dict[str, np.ndarray]:
+  """Batch ``step`` (0-based) of ``source`` on the host."""
+  x = jax.tree.map(lambda a: a[0], source.plan(step, 1))
+  return jax.device_get(jax.jit(source.batch)(source.data, x))
+
+
+def _real_for_plots(config: ml_collections.ConfigDict, source: loop.Source,
+                    key: jax.Array) -> np.ndarray:
   """``train.num_samples`` real toy points to draw beside the generated ones (images: a batch)."""
   if config.data.name in data_lib.TOY_DATASETS:
     return np.asarray(data_lib.TOY_DATASETS[config.data.name](key, config.train.num_samples))
-  return next(_batches(config, key, 0))['x']
+  return _host_batch(source, 0)['x']
 
 
 def _scalars(metrics) -> dict[str, float]:
@@ -71,25 +81,31 @@ def _scalars(metrics) -> dict[str, float]:
 
 
 class _Progress:
-  """A one-line progress bar on a terminal; plain log lines otherwise."""
+  """A tqdm bar with steps/s, ETA and the latest losses on a terminal; log lines otherwise."""
 
-  def __init__(self, total: int):
-    self.total, self.tty = total, sys.stderr.isatty()
+  def __init__(self, total: int, start: int):
+    self.bar = None
+    if sys.stderr.isatty():
+      from tqdm import tqdm
+      self.bar = tqdm(total=total, initial=start, unit='step', dynamic_ncols=True)
+    self.total, self.last = total, start
 
   def update(self, step: int, steps_per_sec: float, metrics: dict[str, float]) -> None:
-    text = (f'step {step}/{self.total}  {steps_per_sec:.1f} steps/s  '
-            f'd_loss {metrics["d_loss"]:.4f}  g_loss {metrics["g_loss"]:.4f}')
-    if self.tty:
-      done = int(30 * step / self.total)
-      sys.stderr.write(f'\r[{"#" * done}{"." * (30 - done)}] {text}')
-      sys.stderr.flush()
-      if step == self.total:
-        sys.stderr.write('\n')
-    else:
-      logging.info(text)
+    if self.bar is None:
+      logging.info('step %d/%d  %.1f steps/s  d_loss %.4f  g_loss %.4f', step, self.total,
+                   steps_per_sec, metrics['d_loss'], metrics['g_loss'])
+      return
+    self.bar.update(step - self.last)
+    self.bar.set_postfix(d_loss=f'{metrics["d_loss"]:.4f}', g_loss=f'{metrics["g_loss"]:.4f}')
+    self.last = step
+
+  def close(self) -> None:
+    if self.bar is not None:
+      self.bar.close()
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       should_stop: Callable[[int], bool] | None = None) -> GANState:
   """Trains the GAN that ``config`` describes, writing everything into ``workdir``.
 
   Writes ``checkpoints/`` (orbax, every ``train.checkpoint_every`` steps and at the end, the last
@@ -101,9 +117,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   that step is not logged), and TensorBoard as ``eval/<name>``. Run again with the same
   workdir, it resumes from the latest checkpoint and continues to ``train.num_steps``.
 
+  The steps run in jitted chunks (:mod:`jaxgan.loop`) of :func:`jaxgan.loop.chunk_length`
+  steps, with the data on the device; logging, sampling, evaluation and checkpoints happen
+  between chunks. ``should_stop(step)``, asked after each chunk, ends the run there as if that
+  step were ``train.num_steps`` (logged, sampled and checkpointed): e.g. a time budget.
+
   Faults (see the README, :mod:`jaxgan.faults` and :mod:`jaxgan.checkpoint`): a damaged
   checkpoint is skipped for the previous one, a killed run's extra ``metrics.jsonl`` rows are
-  dropped on resume, and each batch is checked before the step.
+  dropped on resume, and the data are checked before anything compiles.
 
   Returns:
     The final state (on the host, one copy).
@@ -121,8 +142,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   # Samples and evaluation run outside the device axis: G's batch norm without it (the same
   # parameters), since standing statistics run G in training mode.
   sampler = build_models(config)[0]
-  dp = parallelize(build_train_step(config, generator, discriminator, axis_name=axis_name),
-                   parallel, devices)
+  stop = config.train.on_nonfinite == 'stop'
+  train_step = build_train_step(config, generator, discriminator, axis_name=axis_name,
+                                skip_nonfinite=True)
 
   init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
   state = experiment.init_state(config, init_key, generator, discriminator)
@@ -136,59 +158,67 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=2))
 
-  from flax.metrics import tensorboard  # Loads TensorFlow: only a training run pays for it.
-  writer = tensorboard.SummaryWriter(os.path.join(workdir, 'tensorboard'))
   total = config.train.num_steps
-  batches = _batches(config, data_key, start)
-  progress = _Progress(total)
-  real_for_plots = _real_for_plots(config, jax.random.fold_in(data_key, 2**31 - 1))
+  source = _source(config, data_key)
+  if start < total:  # The first batch, checked on the host before anything compiles.
+    faults.check_batch(_host_batch(source, start), **faults.batch_spec(config), step=start + 1)
+  dp = parallel_lib.parallelize_chunk(
+      loop.make_chunk(train_step, source.batch, stop_on_nonfinite=stop, axis_name=axis_name),
+      parallel, devices)
+  data = dp.put_batch(source.data)
+  writer = _writer(workdir)
+  progress = _Progress(total, start)
+  real_for_plots = _real_for_plots(config, source, jax.random.fold_in(data_key, 2**31 - 1))
   evaluate = None
   if config.train.get('eval_every', 0):
     evaluate = evaluator.make_evaluator(config, sampler, key=jax.random.fold_in(sample_key, 1))
   dp_state = dp.put_state(state)
   tick, ticked_step = time.perf_counter(), start
   monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
-  batch_spec = faults.batch_spec(config)
-  for step in range(start + 1, total + 1):
-    batch = next(batches)
-    faults.check_batch(batch, **batch_spec, step=step)
-    dp_state, metrics = dp.step(dp_state, dp.put_batch(batch), step_key)
-    monitor.record(step, metrics)
-    last = step == total
-    if last or not (step % config.train.log_every and step % config.train.sample_every
-                    and step % config.train.checkpoint_every):
-      monitor.check()  # Stops before anything non-finite is logged, drawn or saved.
+  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  t = config.train
+  for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
+    dp_state, out = dp.step(dp_state, data, source.plan(first, length), step_key)
+    step = first + length
+    monitor.check_chunk(first + 1, out['watched'])  # Raises before anything is logged or saved.
+    last = step == total or (should_stop is not None and should_stop(step))
     results = {}
-    if evaluate is not None and (step % config.train.eval_every == 0 or last):
-      monitor.check()
+    if evaluate is not None and (step % t.eval_every == 0 or last):
       eval_start = time.perf_counter()
       results = evaluate(dp.get_state(dp_state))
       tick += time.perf_counter() - eval_start  # Evaluating is not training: keep it out of speed.
-      for name, value in results.items():
-        writer.scalar(f'eval/{name}', value, step)
+      writer.write_scalars(step, {f'eval/{name}': value for name, value in results.items()})
       logging.info('step %d: %s', step, results)
-      if not (step % config.train.log_every == 0 or last):
-        with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+      if not (step % t.log_every == 0 or last):
+        with open(metrics_path, 'a') as f:
           f.write(json.dumps({'step': step, **results}) + '\n')
-    if step % config.train.log_every == 0 or last:
-      scalars = _scalars(metrics)
+    if step % t.log_every == 0 or last:
+      scalars = _scalars(out['last'])
       now = time.perf_counter()
       scalars['steps_per_sec'] = (step - ticked_step) / (now - tick)
       tick, ticked_step = now, step
-      with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+      with open(metrics_path, 'a') as f:
         f.write(json.dumps({'step': step, **scalars, **results}) + '\n')
-      for name, value in scalars.items():
-        writer.scalar(name, value, step)
+      writer.write_scalars(step, {**scalars, **{f'chunk_mean/{k}': v for k, v in
+                                                _scalars(out['mean']).items()}})
       progress.update(step, scalars['steps_per_sec'], scalars)
-    if step % config.train.sample_every == 0 or last:
+    if step % t.sample_every == 0 or last:
       fake = sample(config, sampler, dp.get_state(dp_state), sample_key,
-                    min(config.train.num_samples, 64) if real_for_plots.ndim == 4
-                    else config.train.num_samples)
+                    min(t.num_samples, 64) if real_for_plots.ndim == 4 else t.num_samples)
       visualize.save_samples(os.path.join(workdir, 'samples', f'step_{step}.png'),
                              real_for_plots, np.asarray(fake), title=f'step {step}')
-    if step % config.train.checkpoint_every == 0 or last:
+    if step % t.checkpoint_every == 0 or last:
       manager.save(step, args=checkpoint.save_args(dp.get_state(dp_state)))
+    if last:
+      break
+  progress.close()
   manager.wait_until_finished()
   manager.close()
-  writer.flush()
+  writer.close()
   return jax.device_get(dp.get_state(dp_state))
+
+
+def _writer(workdir: str):
+  """TensorBoard event files in ``workdir/tensorboard`` (clu's writer; loads TensorFlow)."""
+  from clu import metric_writers
+  return metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard'))

@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from jaxgan import data
 
@@ -62,16 +61,3 @@ def test_shard_splits_the_leading_axis():
   sharded = data.shard(batch, 4)
   assert sharded['x'].shape == (4, 2, 3)
   np.testing.assert_array_equal(sharded['x'][1], [[6, 7, 8], [9, 10, 11]])
-
-
-def test_image_batches_under_mock_data():
-  with tfds.testing.mock_data(num_examples=32):
-    stream = data.image_batches('mnist', split='train', batch_size=8, seed=0, data_dir=None,
-                                download=False)
-    batch = next(stream)
-    again = next(data.image_batches('mnist', split='train', batch_size=8, seed=0,
-                                    data_dir=None, download=False))
-  assert batch['x'].shape == (8, 28, 28, 1) and batch['x'].dtype == np.float32
-  assert batch['label'].shape == (8,)
-  assert batch['x'].min() >= -1.0 and batch['x'].max() <= 1.0
-  np.testing.assert_array_equal(batch['x'], again['x'])  # Same seed, same order.

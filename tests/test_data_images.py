@@ -1,20 +1,24 @@
-"""TFDS image pipelines under ``tfds.testing.mock_data`` (never the shared data folder)."""
+"""TFDS images and the driver's image batches under ``tfds.testing.mock_data`` (never the
+shared data folder)."""
 
 from __future__ import annotations
 
-import itertools
-
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxgan import data
+from jaxgan import data, loop
 
 
-def _take(n, **kwargs):
-  kwargs = {'split': 'train', 'batch_size': 8, 'seed': 0, 'data_dir': None, 'download': False,
-            **kwargs}
-  return list(itertools.islice(data.image_batches('mnist', **kwargs), n))
+def _take(n, *, seed=0, start_step=0, loader='device'):
+  """Batches ``start_step, ...`` of the driver's source for mock MNIST (batch 8)."""
+  images = data.load_images('mnist', split='train', data_dir=None, download=False)
+  source = loop.image_source(images, jax.random.PRNGKey(seed), 8, loader=loader)
+  batch = jax.jit(source.batch)
+  xs = source.plan(start_step, n)
+  return [jax.device_get(batch(source.data, jax.tree.map(lambda a, i=i: a[i], xs)))
+          for i in range(n)]
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +66,20 @@ def test_epochs_are_reshuffled():
   assert not np.array_equal(epoch1, epoch2)
   key = lambda xs: sorted(x.tobytes() for x in xs)
   assert key(epoch1) == key(epoch2)
+
+
+def test_host_loader_gives_the_device_loaders_batches():
+  for a, b in zip(_take(7), _take(7, loader='host'), strict=True):
+    np.testing.assert_array_equal(a['x'], b['x'])
+    np.testing.assert_array_equal(a['label'], b['label'])
+
+
+def test_load_images_keeps_uint8_pixels_in_file_order():
+  images = data.load_images('mnist', split='train', data_dir=None, download=False)
+  assert images['image'].dtype == np.uint8 and images['image'].shape == (40, 28, 28, 1)
+  split = data.image_arrays('mnist', split='train', data_dir=None, download=False)
+  np.testing.assert_array_equal(images['image'] / np.float32(127.5) - np.float32(1), split['x'])
+  np.testing.assert_array_equal(images['label'], split['label'])
 
 
 def test_image_arrays_max_examples_and_shard():

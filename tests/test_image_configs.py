@@ -50,11 +50,16 @@ def run_one_step(name, workdir):
 
 
 def first_batch(config):
+  """Batch 0 by the documented rule: the first B examples of the permutation of epoch 0 drawn
+  from ``fold_in(data_key, 0)``, scaled by ``x / 127.5 - 1``."""
   with tfds.testing.mock_data(num_examples=24):
-    return next(data.image_batches(config.data.name, split='train',
-                                   batch_size=config.train.batch_size * config.train.num_d_steps,
-                                   seed=config.seed,
-                                   data_dir=config.data.data_dir, download=False))
+    images = data.load_images(config.data.name, split='train', data_dir=config.data.data_dir,
+                              download=False)
+  data_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)[2]
+  size = config.train.batch_size * config.train.num_d_steps
+  idx = np.asarray(jax.random.permutation(jax.random.fold_in(data_key, 0), 24))[:size]
+  return {'x': images['image'][idx].astype(np.float32) / np.float32(127.5) - np.float32(1),
+          'label': images['label'][idx]}
 
 
 def first_train_images(config, num):
