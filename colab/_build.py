@@ -356,7 +356,7 @@ import json
 
 import numpy as np
 
-from jaxgan import data, train
+from jaxgan import data, experiment, faults, loop, parallel, train
 
 STEPS_1D = 500 if QUICK else 10_000
 SNAPSHOTS = 5  # histograms drawn during training, after the one at step 0
@@ -377,27 +377,26 @@ the state to `watch` every `every` steps.
 def fit(config, num_steps, every, watch):
   """Trains the GAN of ``config`` for ``num_steps`` steps on all local devices.
 
-  Calls ``watch(step, state, metrics)`` at step 0 (``metrics`` None) and every ``every`` steps;
-  returns the final state.
+  The driver's pieces (jaxgan.loop): ``every`` steps run as one jitted chunk, the data drawn on
+  the device. Calls ``watch(step, state, metrics)`` at step 0 (``metrics`` None) and after every
+  chunk (``metrics``: its last step's); returns the final state.
   """
   config.train.batch_size = per_device(config.train.batch_size)
   generator, discriminator = train.build_models(config, axis_name=AXIS_NAME)
-  dp = train.parallelize(train.build_train_step(config, generator, discriminator,
-                                                axis_name=AXIS_NAME), PARALLEL)
-  g_optimizer, d_optimizer = train.optimizers(config)
-  init_key, step_key, data_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-  state = jax.jit(lambda key: train.init_state(  # jit: one compilation instead of op by op
-      key, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
-      d_optimizer=d_optimizer, latent_dim=config.model.latent_dim,
-      data_shape=data.data_shape(config.data.name)))(init_key)
-  batches = data.toy_batches(config.data.name, data_key,
-                             config.train.batch_size * config.train.num_d_steps)
+  step = train.build_train_step(config, generator, discriminator, axis_name=AXIS_NAME)
+  init_key, step_key, data_key, _ = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  state = experiment.init_state(config, init_key, generator, discriminator)
+  source = loop.toy_source(config.data.name, data_key,
+                           config.train.batch_size * config.train.num_d_steps)
+  dp = parallel.parallelize_chunk(
+      loop.make_chunk(step, source.batch, axis_name=AXIS_NAME), PARALLEL)
+  monitor = faults.NonFiniteMonitor('stop')  # A NaN step raises, naming the step and player.
   watch(0, state, None)
-  dp_state = dp.put_state(state)
-  for step in range(1, num_steps + 1):
-    dp_state, metrics = dp.step(dp_state, dp.put_batch(next(batches)), step_key)
-    if step % every == 0:
-      watch(step, dp.get_state(dp_state), metrics)
+  dp_state, device_data = dp.put_state(state), dp.put_batch(source.data)
+  for first, length in loop.chunk_ends(0, num_steps, every):
+    dp_state, out = dp.step(dp_state, device_data, source.plan(first, length), step_key)
+    monitor.check_chunk(first + 1, out['watched'])
+    watch(first + length, dp.get_state(dp_state), out['last'])
   return dp.get_state(dp_state)
 
 

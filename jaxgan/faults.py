@@ -29,7 +29,17 @@ WATCHED_METRICS = ('d_nonfinite', 'g_nonfinite', 'd_loss', 'g_loss', 'd_grad_nor
 
 
 class NonFiniteError(FloatingPointError):
-  """A player's loss or gradients went NaN/inf and ``config.train.on_nonfinite='stop'``."""
+  """A player's loss or gradients went NaN/inf and ``config.train.on_nonfinite='stop'``.
+
+  Attributes:
+    step: the flagged step (1-based, as logged).
+    state: set by :func:`jaxgan.train.train_and_evaluate`: the state after the last good step
+      (on the host), for a look at what went wrong; None elsewhere.
+  """
+
+  def __init__(self, message: str, step: int | None = None):
+    super().__init__(message)
+    self.step, self.state = step, None
 
 
 def batch_spec(config: ml_collections.ConfigDict) -> dict:
@@ -154,7 +164,7 @@ class NonFiniteMonitor:
       if not (metrics.get('d_nonfinite', 0.0) > 0 or metrics.get('g_nonfinite', 0.0) > 0):
         continue
       if self.on_nonfinite == 'stop':
-        raise NonFiniteError(self._stop_message(step, metrics))
+        raise NonFiniteError(self._stop_message(step, metrics), step=step)
       logging.warning('Skipped the update of %s; the state is the one before it '
                       "(config.train.on_nonfinite='skip').", describe_nonfinite(step, metrics))
       flagged.append(step)

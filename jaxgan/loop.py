@@ -17,10 +17,12 @@ plan. Every batch is a function of its step, so a resumed run finds its place in
 * ``data.loader='host'`` keeps the arrays in host memory and sends each chunk's batches (the
   same indices, the same batches) with the chunk.
 
-Non-finite steps: the step (built with ``skip_nonfinite=True``) keeps the state from before a
-flagged update; with ``stop_on_nonfinite`` the chunk also leaves every later step of the chunk
-undone, so its final state is the one after the last good step, and it reports every step's
-flags (:data:`jaxgan.faults.WATCHED_METRICS`) for :class:`jaxgan.faults.NonFiniteMonitor`.
+Non-finite steps: a chunk reports every step's flags (:data:`jaxgan.faults.WATCHED_METRICS`) for
+:class:`jaxgan.faults.NonFiniteMonitor`, and runs nothing per step but the step itself (a guard
+per step costs a third of a small model's speed). With ``train.on_nonfinite='skip'`` the step
+keeps the state from before a flagged update; with ``'stop'`` the driver keeps the chunk's
+initial state and, when a step is flagged, reruns the chunk's good steps (:func:`head`) to get
+the state after the last good one.
 """
 
 from __future__ import annotations
@@ -134,19 +136,19 @@ def _local(batch: dict, axis_name: str | None) -> dict:
   return jax.tree.map(rows, batch)
 
 
-def make_chunk(train_step: Callable, batch_fn: Callable, *, stop_on_nonfinite: bool,
+def make_chunk(train_step: Callable, batch_fn: Callable, *,
                axis_name: str | None = None) -> Callable:
   """Builds ``chunk(state, data, xs, key) -> (state, out)``: ``train_step`` scanned over ``xs``.
 
   Step ``i`` of the chunk trains on ``batch_fn(data, xs[i])`` (this device's rows of it under
-  ``axis_name``) with the step key ``key`` (the step folds in its own counter).
+  ``axis_name``) with the step key ``key`` (the step folds in its own counter). Nothing but the
+  step runs per step: a non-finite step is the step's business (``skip_nonfinite``) or the
+  driver's, which reruns the good part of a flagged chunk (:func:`head`).
 
   Args:
-    train_step: ``(state, batch, key) -> (state, metrics)`` built with ``skip_nonfinite=True``
-      (:func:`jaxgan.game.make_train_step`), so a flagged update leaves the state unchanged.
+    train_step: ``(state, batch, key) -> (state, metrics)``, e.g.
+      :func:`jaxgan.game.make_train_step`.
     batch_fn: :attr:`Source.batch`.
-    stop_on_nonfinite: after the first flagged step, leave the chunk's remaining steps undone
-      (``lax.cond``), so the returned state is the last good one.
     axis_name: the device axis under pmap/shard_map, or None.
 
   Returns:
@@ -156,31 +158,22 @@ def make_chunk(train_step: Callable, batch_fn: Callable, *, stop_on_nonfinite: b
   """
 
   def chunk(state, data, xs, key):
-    batch0 = _local(batch_fn(data, jax.tree.map(lambda a: a[0], xs)), axis_name)
-    _, metrics_like = jax.eval_shape(train_step, state, batch0, key)
-    undone = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_like)
+    def body(state, x):
+      return train_step(state, _local(batch_fn(data, x), axis_name), key)
 
-    def body(carry, x):
-      state, stopped = carry
-      batch = _local(batch_fn(data, x), axis_name)
-
-      def run(state):
-        return train_step(state, batch, key)
-
-      if stop_on_nonfinite:
-        state, metrics = lax.cond(stopped, lambda s: (s, undone), run, state)
-        stopped = stopped | ((metrics['d_nonfinite'] + metrics['g_nonfinite']) > 0)
-      else:
-        state, metrics = run(state)
-      return (state, stopped), metrics
-
-    (state, _), metrics = lax.scan(body, (state, jnp.zeros((), bool)), xs)
+    state, metrics = lax.scan(body, state, xs)
     out = {'last': jax.tree.map(lambda m: m[-1], metrics),
            'mean': jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics),
            'watched': {k: metrics[k] for k in faults.WATCHED_METRICS if k in metrics}}
     return state, out
 
   return chunk
+
+
+def head(xs, length: int):
+  """The first ``length`` steps of a chunk's plan ``xs``: rerun from the chunk's initial state,
+  they give the state after its last good step."""
+  return jax.tree.map(lambda a: a[:length], xs)
 
 
 # Many seeds at once: one state per seed, stacked along a leading seed axis.
@@ -260,9 +253,7 @@ def over_seeds(chunk: Callable, state_axes, *, data_axis: int | None = None,
   the seeds. With :func:`seeds_source` each seed's plan holds the batches it would draw alone.
 
   Args:
-    chunk: from :func:`make_chunk` (``axis_name=None``). With :func:`init_seeds`' shared step
-      it must be built with ``stop_on_nonfinite=False``: a seed stopping alone would leave its
-      step counter behind the others' (vmap then fails on the unbatched ``step``).
+    chunk: from :func:`make_chunk` (``axis_name=None``).
     state_axes: ``in_axes`` of the states, e.g. :func:`seed_axes` ``(states)``.
     data_axis, plan_axis: the seed axis of ``data`` and of the plan ``xs``, or None.
 

@@ -88,26 +88,29 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
                       lambda s: jax.device_put(_copy(s), replicated), put_batch, lambda s: s, n)
 
 
-def parallelize_chunk(chunk: Callable, parallel: str, devices=None) -> DataParallel:
+def parallelize_chunk(chunk: Callable, parallel: str, devices=None, *,
+                      donate: bool = True) -> DataParallel:
   """Places a chunk ``chunk(state, data, xs, key) -> (state, out)`` (:mod:`jaxgan.loop`).
 
   As :func:`parallelize`, except that the chunk's data and plan are replicated, not split:
   every device reads the global batch of each step and trains on its own rows of it.
   ``put_batch`` places the data. ``step(state, data, xs, key)`` runs the chunk (the state is
-  donated); ``xs`` may be host arrays.
+  donated unless ``donate=False``, which keeps the state a chunk started from valid); ``xs``
+  may be host arrays.
   """
+  donate_argnums = (0,) if donate else ()
   if parallel not in PARALLEL_MODES:
     raise ValueError(f'unknown parallel mode {parallel!r}; expected one of '
                      f'{list(PARALLEL_MODES)}')
   devices = list(devices if devices is not None else jax.local_devices())
   if parallel == 'none':
-    return DataParallel(jax.jit(chunk, donate_argnums=0),
+    return DataParallel(jax.jit(chunk, donate_argnums=donate_argnums),
                         lambda s: jax.device_put(_copy(s), devices[0]),
                         lambda d: jax.device_put(d, devices[0]), lambda s: s, 1)
   n = len(devices)
   if parallel == 'pmap':
-    run = jax.pmap(chunk, axis_name=AXIS_NAME, in_axes=(0, 0, None, None), donate_argnums=0,
-                   devices=devices)
+    run = jax.pmap(chunk, axis_name=AXIS_NAME, in_axes=(0, 0, None, None),
+                   donate_argnums=donate_argnums, devices=devices)
     stacked = NamedSharding(jax.sharding.Mesh(np.array(devices), (AXIS_NAME,)), P(AXIS_NAME))
     put = lambda s: jax.device_put(
         jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), s), stacked)
@@ -116,7 +119,8 @@ def parallelize_chunk(chunk: Callable, parallel: str, devices=None) -> DataParal
                            axis_types=(jax.sharding.AxisType.Explicit,))
   replicated = NamedSharding(mesh, P())
   run = jax.jit(jax.shard_map(chunk, mesh=mesh, in_specs=(P(), P(), P(), P()),
-                              out_specs=(P(), P()), check_vma=False), donate_argnums=0)
+                              out_specs=(P(), P()), check_vma=False),
+                donate_argnums=donate_argnums)
   put = lambda tree: jax.device_put(tree, replicated)
   return DataParallel(lambda s, d, xs, k: run(s, d, put(xs), put(k)),
                       lambda s: put(_copy(s)), put, lambda s: s, n)

@@ -329,17 +329,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = 
   state = init_state(config, k_init, generator, discriminator,
                      jnp.asarray(x_train[np.asarray(init_rows)]),
                      steps_per_epoch=steps_per_epoch)
-  # The step always skips a non-finite update; for 'stop' the epoch also leaves its later steps
-  # undone, so its state is the last good one (jaxgan.loop.make_chunk), as the main driver.
+  # 'skip': the step keeps the state from before a non-finite update; 'stop': the monitor raises
+  # at the epoch's end, naming the step, before anything is logged or saved.
   train_step = build_train_step(config, generator, discriminator,
-                                steps_per_epoch=steps_per_epoch, skip_nonfinite=True)
+                                steps_per_epoch=steps_per_epoch)
   k_perm, k_step = jax.random.split(k_train)
   source = data_source({'x_unl': x_train, 'x_lab': x_train[labeled], 'y_lab': y_train[labeled]},
                        k_perm, batch_size=batch_size)
-  dp = parallel.parallelize_chunk(
-      loop.make_chunk(train_step, source.batch,
-                      stop_on_nonfinite=config.train.on_nonfinite == 'stop', axis_name=None),
-      'none')
+  dp = parallel.parallelize_chunk(loop.make_chunk(train_step, source.batch), 'none')
   data = dp.put_batch(source.data)
   evaluate = make_evaluate(discriminator, batch_size=config.eval.batch_size)
   average = jax.jit(lambda s: averaged_d_params(config, s))

@@ -143,8 +143,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # parameters), since standing statistics run G in training mode.
   sampler = build_models(config)[0]
   stop = config.train.on_nonfinite == 'stop'
-  train_step = build_train_step(config, generator, discriminator, axis_name=axis_name,
-                                skip_nonfinite=True)
+  train_step = build_train_step(config, generator, discriminator, axis_name=axis_name)
 
   init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
   state = experiment.init_state(config, init_key, generator, discriminator)
@@ -163,8 +162,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if start < total:  # The first batch, checked on the host before anything compiles.
     faults.check_batch(_host_batch(source, start), **faults.batch_spec(config), step=start + 1)
   dp = parallel_lib.parallelize_chunk(
-      loop.make_chunk(train_step, source.batch, stop_on_nonfinite=stop, axis_name=axis_name),
-      parallel, devices)
+      loop.make_chunk(train_step, source.batch, axis_name=axis_name), parallel, devices,
+      donate=not stop)  # 'stop' keeps each chunk's initial state, to rerun its good steps.
   data = dp.put_batch(source.data)
   writer = _writer(workdir)
   progress = _Progress(total, start)
@@ -173,35 +172,67 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if config.train.get('eval_every', 0):
     evaluate = evaluator.make_evaluator(config, sampler, key=jax.random.fold_in(sample_key, 1))
   dp_state = dp.put_state(state)
-  tick, ticked_step = time.perf_counter(), start
   monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
   t = config.train
+  clock = {'tick': time.perf_counter(), 'step': start}  # Where steps/s was last measured.
+
+  def check(first, length, xs, before, out):
+    """A chunk's outputs on the host, after its non-finite check (raising for 'stop' with the
+    state after the last good step: the chunk's good head rerun from its initial state)."""
+    out = jax.device_get(out)  # One transfer: the flags, the logged step's metrics, the means.
+    try:
+      monitor.check_chunk(first + 1, out['watched'])  # Before anything is logged or saved.
+    except faults.NonFiniteError as e:
+      good = e.step - 1 - first
+      kept = dp.step(before, data, loop.head(xs, good), step_key)[0] if good else before
+      e.state = jax.device_get(dp.get_state(kept))
+      raise
+    return out
+
+  def log(step, out, results):
+    scalars = _scalars(out['last'])
+    now = time.perf_counter()
+    scalars['steps_per_sec'] = (step - clock['step']) / (now - clock['tick'])
+    clock.update(tick=now, step=step)
+    with open(metrics_path, 'a') as f:
+      f.write(json.dumps({'step': step, **scalars, **results}) + '\n')
+    means = _scalars({k: out['mean'][k] for k in ('d_loss', 'g_loss')})
+    writer.write_scalars(step, {**scalars, **{f'chunk_mean/{k}': v for k, v in means.items()}})
+    progress.update(step, scalars['steps_per_sec'], scalars)
+
+  # A chunk whose end needs no state (no sample, checkpoint or evaluation) is read while the
+  # next one runs: the host's logging overlaps the device's steps.
+  pending = None
   for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
-    dp_state, out = dp.step(dp_state, data, source.plan(first, length), step_key)
+    xs = source.plan(first, length)
+    before, (dp_state, out) = dp_state, dp.step(dp_state, data, xs, step_key)
+    if pending is not None:
+      pending_step = pending[0] + pending[1]
+      host = check(*pending)
+      if pending_step % t.log_every == 0:
+        log(pending_step, host, {})
+      pending = None
     step = first + length
-    monitor.check_chunk(first + 1, out['watched'])  # Raises before anything is logged or saved.
+    if not (step == total or should_stop is not None or step % t.sample_every == 0
+            or step % t.checkpoint_every == 0
+            or (evaluate is not None and step % t.eval_every == 0)):
+      pending = (first, length, xs, before, out)
+      continue
+    host = check(first, length, xs, before, out)
     last = step == total or (should_stop is not None and should_stop(step))
     results = {}
     if evaluate is not None and (step % t.eval_every == 0 or last):
       eval_start = time.perf_counter()
       results = evaluate(dp.get_state(dp_state))
-      tick += time.perf_counter() - eval_start  # Evaluating is not training: keep it out of speed.
+      clock['tick'] += time.perf_counter() - eval_start  # Evaluating is not training.
       writer.write_scalars(step, {f'eval/{name}': value for name, value in results.items()})
       logging.info('step %d: %s', step, results)
       if not (step % t.log_every == 0 or last):
         with open(metrics_path, 'a') as f:
           f.write(json.dumps({'step': step, **results}) + '\n')
     if step % t.log_every == 0 or last:
-      scalars = _scalars(out['last'])
-      now = time.perf_counter()
-      scalars['steps_per_sec'] = (step - ticked_step) / (now - tick)
-      tick, ticked_step = now, step
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps({'step': step, **scalars, **results}) + '\n')
-      writer.write_scalars(step, {**scalars, **{f'chunk_mean/{k}': v for k, v in
-                                                _scalars(out['mean']).items()}})
-      progress.update(step, scalars['steps_per_sec'], scalars)
+      log(step, host, results)
     if step % t.sample_every == 0 or last:
       fake = sample(config, sampler, dp.get_state(dp_state), sample_key,
                     min(t.num_samples, 64) if real_for_plots.ndim == 4 else t.num_samples)
@@ -219,6 +250,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
 
 def _writer(workdir: str):
-  """TensorBoard event files in ``workdir/tensorboard`` (clu's writer; loads TensorFlow)."""
+  """TensorBoard event files in ``workdir/tensorboard``: clu's writer (it loads TensorFlow), in a
+  thread of its own so that the next chunk does not wait for the writes."""
   from clu import metric_writers
-  return metric_writers.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+  return metric_writers.AsyncWriter(metric_writers.SummaryWriter(os.path.join(workdir,
+                                                                              'tensorboard')))

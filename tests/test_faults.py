@@ -548,6 +548,10 @@ def test_nonfinite_step_stops_naming_step_and_player_keeping_last_good_checkpoin
   kept = restore(workdir, _ring_config())
   assert int(kept.step) == 20
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(kept))
+  # The error holds the state after step 24, the last good one: that of a run of 24 steps.
+  assert info.value.step == 25
+  assert_bit_equal(info.value.state,
+                   train.train_and_evaluate(_ring_config(num_steps=24), str(tmp_path / '24')))
 
 
 def test_nonfinite_step_skipped_by_config_keeps_the_previous_state(tmp_path, monkeypatch,

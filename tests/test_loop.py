@@ -37,7 +37,7 @@ def _recording_step(state, batch, key):
 
 
 def _chunk_batches(source, start, length):
-  chunk = jax.jit(loop.make_chunk(_recording_step, source.batch, stop_on_nonfinite=False))
+  chunk = jax.jit(loop.make_chunk(_recording_step, source.batch))
   batches = []
   for t in range(start, start + length):  # Chunks of one step: 'last' is that step's batch.
     _, out = chunk({'step': jnp.int32(t)}, source.data, source.plan(t, 1), DATA_KEY)
@@ -61,7 +61,7 @@ def test_a_chunk_of_many_steps_sees_the_batches_of_chunks_of_one():
     return state + jnp.sum(batch['x'] ** 2), {'d_nonfinite': 0.0, 'g_nonfinite': 0.0,
                                                'x00': batch['x'][0, 0]}
 
-  chunk = jax.jit(loop.make_chunk(step, source.batch, stop_on_nonfinite=False))
+  chunk = jax.jit(loop.make_chunk(step, source.batch))
   total, out = chunk(jnp.float32(0), source.data, source.plan(5, 4), DATA_KEY)
   draw = jax.jit(lambda t: data.toy_batch('ring', DATA_KEY, t, 16))  # As data.toy_batches.
   singles = [draw(t) for t in range(5, 9)]
@@ -131,21 +131,22 @@ def _flaky_step(bad_at):
   return step
 
 
-@pytest.mark.parametrize('stop,want', [(True, 0 + 1 + 2), (False, 0 + 1 + 2 + 4 + 5)])
-def test_a_nonfinite_step_stops_the_chunk_at_the_last_good_state(stop, want):
+def test_flags_of_every_step_come_back_and_the_good_head_of_a_chunk_reruns():
   batch_fn = lambda data, t: {'t': t}
-  chunk = jax.jit(loop.make_chunk(_flaky_step(3), batch_fn, stop_on_nonfinite=stop))
-  state, out = chunk(jnp.int32(0), {}, np.arange(6), None)
-  assert int(state) == want
-  # Steps left undone after a stop report nothing: the first flag is the one to name.
+  chunk = jax.jit(loop.make_chunk(_flaky_step(3), batch_fn))
+  xs = np.arange(6)
+  state, out = chunk(jnp.int32(0), {}, xs, None)
+  assert int(state) == 0 + 1 + 2 + 4 + 5  # The step skipped its own flagged update.
   np.testing.assert_array_equal(out['watched']['d_nonfinite'], [0, 0, 0, 1, 0, 0])
-  monitor = faults.NonFiniteMonitor('stop' if stop else 'skip')
-  if stop:
-    with pytest.raises(faults.NonFiniteError, match=r'step 4: the discriminator went '
-                                                     r'non-finite \(d_loss=nan, d_grad_norm=inf\)'):
-      monitor.check_chunk(1, out['watched'])
-  else:
-    assert monitor.check_chunk(1, out['watched']) == [4]
+  assert faults.NonFiniteMonitor('skip').check_chunk(1, out['watched']) == [4]
+  with pytest.raises(faults.NonFiniteError, match=r'step 4: the discriminator went '
+                                                   r'non-finite \(d_loss=nan, d_grad_norm=inf\)'
+                     ) as info:
+    faults.NonFiniteMonitor('stop').check_chunk(1, out['watched'])
+  assert info.value.step == 4
+  # The driver's 'stop': the chunk's first 3 steps again, from its initial state.
+  kept, _ = chunk(jnp.int32(0), {}, loop.head(xs, info.value.step - 1), None)
+  assert int(kept) == 0 + 1 + 2
 
 
 @pytest.mark.parametrize('mode', ['pmap', 'shard_map'])
@@ -160,11 +161,11 @@ def test_a_chunk_on_two_devices_equals_one_device(mode):
       s = jax.lax.psum(s, axis_name)
     return state + s, {'d_nonfinite': 0.0, 'g_nonfinite': 0.0, 'rows': batch['x'].shape[0]}
 
-  one = jax.jit(loop.make_chunk(step, source.batch, stop_on_nonfinite=True))
+  one = jax.jit(loop.make_chunk(step, source.batch))
   want, _ = one(jnp.float32(0), source.data, source.plan(3, 5), DATA_KEY)
   dp = parallel.parallelize_chunk(
       loop.make_chunk(lambda s, b, k: step(s, b, k, parallel.AXIS_NAME), source.batch,
-                      stop_on_nonfinite=True, axis_name=parallel.AXIS_NAME), mode, devices)
+                      axis_name=parallel.AXIS_NAME), mode, devices)
   state, out = dp.step(dp.put_state(jnp.float32(0)), dp.put_batch(source.data),
                        source.plan(3, 5), DATA_KEY)
   np.testing.assert_allclose(dp.get_state(state), want, rtol=1e-5)

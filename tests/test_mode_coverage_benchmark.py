@@ -107,7 +107,7 @@ def test_vmap_over_seeds_equals_seeds_one_at_a_time(two_seeds):
   for i, seed in enumerate([3, 5]):
     init_key, step_key, data_key, eval_key = jax.random.split(jax.random.PRNGKey(seed), 4)
     source = loop.toy_source('ring', data_key, TINY.batch_size, scale=scale)
-    chunk = chunk or jax.jit(loop.make_chunk(step, source.batch, stop_on_nonfinite=False))
+    chunk = chunk or jax.jit(loop.make_chunk(step, source.batch))
     state = init(init_key)
     for first, length in loop.chunk_ends(0, TINY.num_steps, 3):
       state, _ = chunk(state, source.data, source.plan(first, length), step_key)

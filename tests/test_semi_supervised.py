@@ -348,7 +348,7 @@ def test_jitted_epochs_learn_the_labeled_set(mock_mnist):
   step = sst.build_train_step(config, g, d, steps_per_epoch=10, skip_nonfinite=True)
   k_perm, k_step = jax.random.split(jax.random.key(2))
   source = sst.data_source(data, k_perm, batch_size=20)
-  train_epoch = jax.jit(loop.make_chunk(step, source.batch, stop_on_nonfinite=False))
+  train_epoch = jax.jit(loop.make_chunk(step, source.batch))
   start = state
   history = []
   for epoch in range(8):
