@@ -121,6 +121,10 @@ def default_config() -> ml_collections.ConfigDict:
   # metrics.jsonl; 0 is off. eval_num_samples generated samples against as many real ones.
   config.train.eval_every = 0
   config.train.eval_num_samples = 2000
+  # How the driver runs a chunk of steps (jaxgan.loop): 'scan' (one jitted lax.scan), 'stepwise'
+  # (one dispatch per step: faster for conv nets on XLA:CPU) or 'auto' (scan, except image data
+  # on a CPU).
+  config.train.chunk_mode = 'auto'
   # A NaN/inf loss or gradient: 'stop' (raise, naming the step and player; the last good
   # checkpoint is kept) or 'skip' (keep the state from before that step and go on).
   config.train.on_nonfinite = 'stop'
@@ -148,6 +152,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   _check_choice('train.update_rule', config.train.update_rule, game.UPDATE_RULES)
   _check_choice('train.parallel', config.train.parallel, parallel.PARALLEL_MODES)
   _check_choice('data.loader', config.data.get('loader', 'device'), loop.LOADERS)
+  _check_choice('train.chunk_mode', config.train.get('chunk_mode', 'auto'), loop.CHUNK_MODES)
   for field in ('train.num_steps', 'train.batch_size', 'train.num_d_steps', 'train.g_lr',
                 'train.d_lr', 'train.log_every', 'train.sample_every', 'train.checkpoint_every',
                 'train.keep_checkpoints', 'train.num_samples', 'model.latent_dim'):

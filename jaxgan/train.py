@@ -164,6 +164,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   dp = parallel_lib.parallelize_chunk(
       loop.make_chunk(train_step, source.batch, axis_name=axis_name), parallel, devices,
       donate=not stop)  # 'stop' keeps each chunk's initial state, to rerun its good steps.
+  run = dp.step if loop.use_scan(config) else loop.stepwise(dp.step)
   data = dp.put_batch(source.data)
   writer = _writer(workdir)
   progress = _Progress(total, start)
@@ -185,7 +186,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       monitor.check_chunk(first + 1, out['watched'])  # Before anything is logged or saved.
     except faults.NonFiniteError as e:
       good = e.step - 1 - first
-      kept = dp.step(before, data, loop.head(xs, good), step_key)[0] if good else before
+      kept = run(before, data, loop.head(xs, good), step_key)[0] if good else before
       e.state = jax.device_get(dp.get_state(kept))
       raise
     return out
@@ -206,7 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   pending = None
   for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
     xs = source.plan(first, length)
-    before, (dp_state, out) = dp_state, dp.step(dp_state, data, xs, step_key)
+    before, (dp_state, out) = dp_state, run(dp_state, data, xs, step_key)
     if pending is not None:
       pending_step = pending[0] + pending[1]
       host = check(*pending)

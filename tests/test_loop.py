@@ -170,3 +170,20 @@ def test_a_chunk_on_two_devices_equals_one_device(mode):
                        source.plan(3, 5), DATA_KEY)
   np.testing.assert_allclose(dp.get_state(state), want, rtol=1e-5)
   assert int(np.asarray(out['last']['rows']).reshape(-1)[0]) == 4  # Each device: its half.
+
+
+def test_a_stepwise_chunk_equals_the_scanned_chunk():
+  source = loop.toy_source('ring', DATA_KEY, 16)
+
+  def step(state, batch, key):
+    del key
+    s = state + jnp.sum(batch['x'] ** 2)
+    return s, {'d_nonfinite': 0.0 * s, 'g_nonfinite': 0.0 * s, 'd_loss': s, 'g_loss': -s}
+
+  chunk = jax.jit(loop.make_chunk(step, source.batch))
+  xs = source.plan(2, 5)
+  want, want_out = chunk(jnp.float32(1), source.data, xs, DATA_KEY)
+  got, got_out = loop.stepwise(chunk)(jnp.float32(1), source.data, xs, DATA_KEY)
+  np.testing.assert_allclose(got, want, rtol=1e-6)
+  chex.assert_trees_all_close(got_out, want_out, rtol=1e-6)
+  assert got_out['watched']['d_loss'].shape == (5,)
