@@ -162,7 +162,7 @@ def test_best_recipe_is_per_dataset_and_table_has_the_issues_methods():
   best = bench.METHODS['best']
   ring, grid = best.for_dataset('ring'), best.for_dataset('grid')
   # A per-dataset entry replaces the whole field: the ring's step options are its own.
-  assert ring.step == {'r1_gamma': 0.001} and grid.step == {'r1_gamma': 0.01}
+  assert ring.step == {'r1_gamma': 0.003} and grid.step == {'r1_gamma': 0.01}
   assert dataclasses.replace(ring, step=grid.step) == grid  # nothing else differs
   assert ring.per_dataset == grid.per_dataset == {}
   # The ablation is best without R1, and nothing else.
