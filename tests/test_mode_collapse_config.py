@@ -36,12 +36,8 @@ def small(config):
 
 def one_step(config):
   generator, discriminator = train.build_models(config)
-  g_opt, d_opt = train.optimizers(config)
-  state = train.init_state(jax.random.key(0), generator=generator, discriminator=discriminator,
-                           g_optimizer=g_opt, d_optimizer=d_opt,
-                           latent_dim=config.model.latent_dim,
-                           data_shape=data.data_shape(config.data.name), pack=config.train.pack,
-                           ema=bool(config.train.ema_decay))
+  # The config's optimizers, shapes, packing and EMA (jaxgan.experiment.init_state).
+  state = experiment.init_state(config, jax.random.key(0), generator, discriminator)
   step = train.build_train_step(config, generator, discriminator)
   batch = {'x': data.TOY_DATASETS[config.data.name](
       jax.random.key(1), config.train.batch_size * config.train.num_d_steps)}
@@ -195,12 +191,8 @@ def test_configs_validate_and_take_a_step(name):
   config = small(load_config(name))
   config_lib.validate(config)
   generator, discriminator = train.build_models(config)
-  g_opt, d_opt = train.optimizers(config)
-  state = train.init_state(jax.random.key(0), generator=generator, discriminator=discriminator,
-                           g_optimizer=g_opt, d_optimizer=d_opt,
-                           latent_dim=config.model.latent_dim,
-                           data_shape=data.data_shape(config.data.name), pack=config.train.pack,
-                           ema=bool(config.train.ema_decay))
+  # The config's optimizers, shapes, packing and EMA (jaxgan.experiment.init_state).
+  state = experiment.init_state(config, jax.random.key(0), generator, discriminator)
   new_state, _ = one_step(config)  # from the same init key as `state`
   assert int(new_state.step) == 1
   # Adam's first update is -lr * g / (|g| + 1e-8) (m_hat = g, v_hat = g^2): every parameter
