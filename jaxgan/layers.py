@@ -28,11 +28,15 @@ either loads into the other:
 Measured on one core of the benchmark machine (``benchmarks/throughput.py`` has the full step):
 forward + backward of that layer, ``nn.ConvTranspose`` ~370 ms, ``PhaseConvTranspose`` ~43 ms,
 ``AdjointConvTranspose`` ~26 ms, PyTorch's ``ConvTranspose2d`` ~18 ms.
+
+:func:`pixel_shuffle` is the sub-pixel rearrangement ``(B, H, W, C r^2) -> (B, H r, W r, C)``
+(PyTorch's channel order) that turns a stride-1 convolution into an upsampling layer.
 """
 
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -263,3 +267,51 @@ class PhaseConvTranspose(_ConvTransposeParams):
     y = jnp.stack(phases, axis=3).reshape((batch, height, width, sh, sw, self.features))
     y = y.transpose((0, 1, 3, 2, 4, 5)).reshape((batch, sh * height, sw * width, self.features))
     return y if bias is None else y + bias
+
+
+def pixel_shuffle(x: jax.Array, factor: int) -> jax.Array:
+  r"""The sub-pixel convolution's rearrangement: ``(B, H, W, C r^2) -> (B, H r, W r, C)``, NHWC.
+
+  .. math::
+    \text{out}[b,\ h r + i,\ w r + j,\ c] = x[b,\ h,\ w,\ c r^2 + i r + j],
+    \qquad 0 \le i, j < r
+
+  i.e. input channel ``c r^2 + i r + j`` becomes output channel ``c`` at row offset ``i`` and
+  column offset ``j`` within each ``r x r`` block. This is PyTorch's
+  ``torch.nn.functional.pixel_shuffle`` (and ``nn.PixelShuffle``) on the NCHW transpose, so
+  weights of a PyTorch ``Conv2d`` followed by ``PixelShuffle`` keep their channel order; it is
+  not ``tf.nn.depth_to_space``, whose channel index is ``(i r + j) C + c``. A stride-1
+  convolution to ``C r^2`` channels followed by it is the efficient sub-pixel convolution layer
+  (ESPCN) of Shi et al. 2016, arXiv:1609.05158. A pure reshape/transpose: exact, any dtype.
+
+  Args:
+    x: ``(B, H, W, C * factor**2)``.
+    factor: the upscaling factor ``r``, an int ``>= 1`` (1 returns ``x``).
+
+  Returns:
+    ``(B, H * factor, W * factor, C)``.
+
+  Raises:
+    ValueError: for an input that is not 4-D, a ``factor`` that is not an int ``>= 1``, or
+      channels not divisible by ``factor**2``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> pixel_shuffle(jnp.arange(4).reshape(1, 1, 1, 4), 2)[0, :, :, 0]
+    Array([[0, 1],
+           [2, 3]], dtype=int32)
+  """
+  x = jnp.asarray(x)
+  if x.ndim != 4:
+    raise ValueError(f'pixel_shuffle: x must have shape (B, H, W, C), got shape {x.shape}')
+  if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) or factor < 1:
+    raise ValueError(f'pixel_shuffle: factor must be an int >= 1, got factor={factor!r}')
+  r = int(factor)
+  batch, height, width, channels = x.shape
+  if channels % (r * r):
+    raise ValueError(f'pixel_shuffle: channels={channels} are not divisible by '
+                     f'factor**2={r * r}')
+  out_channels = channels // (r * r)
+  # (B, H, W, C, i, j) -> (B, H, i, W, j, C) -> (B, H r, W r, C).
+  x = x.reshape((batch, height, width, out_channels, r, r)).transpose((0, 1, 4, 2, 5, 3))
+  return x.reshape((batch, height * r, width * r, out_channels))

@@ -9,7 +9,8 @@ Logits are the raw, pre-sigmoid outputs of D, of any shape: one per example ``(B
 ``(B, 1)``, or patch-shaped ``(B, H, W)``. Every loss returns a scalar, the mean over all
 elements. A discriminator loss is the SUM of its mean over the real logits and its mean over the
 fake logits, so the two batches may have different sizes and shapes. Penalties, which need D as a
-function rather than its outputs, live in :mod:`jaxgan.penalties`.
+function rather than its outputs, live in :mod:`jaxgan.penalties`. One image loss sits at the
+end: CycleGAN's :func:`cycle_consistency_loss`, a function of images, not logits.
 """
 
 from __future__ import annotations
@@ -534,3 +535,45 @@ def semi_supervised_generator_loss(fake_logits: ArrayLike) -> jax.Array:
     0.2877
   """
   return jnp.mean(jax.nn.softplus(-jax.nn.logsumexp(jnp.asarray(fake_logits), axis=-1)))
+
+
+# Image-to-image translation (CycleGAN). Not a function of logits: it compares images.
+
+
+def cycle_consistency_loss(real: ArrayLike, reconstructed: ArrayLike) -> jax.Array:
+  r"""One direction of CycleGAN's cycle-consistency loss: the mean absolute reconstruction error.
+
+  .. math::
+    L_\text{cyc} = \mathbb{E}_x \lVert F(G(x)) - x \rVert_1
+                 + \mathbb{E}_y \lVert G(F(y)) - y \rVert_1
+
+  For mappings ``G: X -> Y`` and ``F: Y -> X`` (eq. 2), this function is one of the two terms:
+  ``mean |real - reconstructed|`` over all elements, with ``reconstructed = F(G(real))`` (or
+  ``G(F(real))``), the per-element mean of the authors' ``nn.L1Loss``. Call it once per
+  direction and add both to the generators' adversarial losses with weight ``lambda`` (eq. 3;
+  10 in the paper's experiments). Both G and F minimize it; gradients flow into ``reconstructed``.
+
+  Paper: Zhu et al. 2017, arXiv:1703.10593 (Section 3.2, eq. 2).
+
+  Args:
+    real: images from one domain, any shape, e.g. ``(B, H, W, C)``.
+    reconstructed: their round trip through both generators, the same shape.
+
+  Returns:
+    A scalar, the mean over all elements; always ``>= 0``, 0 for a perfect reconstruction.
+
+  Raises:
+    ValueError: if the shapes differ.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # |0 - 0.5| and |1 - 0|: (0.5 + 1) / 2
+    >>> print(f"{cycle_consistency_loss(jnp.array([0.0, 1.0]), jnp.array([0.5, 0.0])):.2f}")
+    0.75
+  """
+  real = jnp.asarray(real)
+  reconstructed = jnp.asarray(reconstructed)
+  if real.shape != reconstructed.shape:
+    raise ValueError(f'real and reconstructed must have the same shape; got {real.shape} and '
+                     f'{reconstructed.shape}')
+  return jnp.mean(jnp.abs(real - reconstructed))

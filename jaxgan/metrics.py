@@ -17,6 +17,12 @@ Sample-based, usable on any data including the 2-D toys:
 * :func:`mode_coverage`: modes covered, high-quality fraction and reverse KL on a Gaussian mixture
   (the ring/grid protocol of PacGAN, arXiv:1712.04086).
 
+Full-reference, per image pair (pure ``jax.numpy``, jit-able):
+
+* :func:`psnr`: peak signal-to-noise ratio; :func:`ssim`: structural similarity (Wang et al.
+  2004) with skimage's Gaussian-window numbers. Both take the super-resolution convention
+  (``crop_border=scale``, ``y_channel=True`` for BT.601 luma).
+
 The Fréchet distance, the Inception score and the collision counts are computed in float64 NumPy
 (the matrix square root of a covariance product needs the precision); the projections and kernels
 are JAX and take explicit keys where random.
@@ -24,12 +30,14 @@ are JAX and take explicit keys where random.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.typing import ArrayLike
 
 
@@ -323,3 +331,191 @@ def mode_coverage(samples: ArrayLike, centers: ArrayLike, std: float, *,
       'reverse_kl': reverse_kl,
       'counts': counts,
   }
+
+
+# --- Full-reference image quality: PSNR and SSIM ------------------------------------------------
+
+# ITU-R BT.601 luma of RGB in [0, 1], on the 0-255 scale: what MATLAB's ``rgb2ycbcr`` and the
+# super-resolution papers' evaluation code (e.g. BasicSR's ``rgb2ycbcr(..., y_only=True)``) use.
+_BT601_Y_OFFSET = 16.0
+_BT601_Y_WEIGHTS = (65.481, 128.553, 24.966)
+# SSIM of Wang et al. 2004 (and skimage's ``gaussian_weights=True``): an 11-tap Gaussian window.
+_SSIM_SIGMA = 1.5
+_SSIM_TRUNCATE = 3.5
+_SSIM_RADIUS = int(_SSIM_TRUNCATE * _SSIM_SIGMA + 0.5)  # 5, as scipy.ndimage computes it
+_SSIM_WIN_SIZE = 2 * _SSIM_RADIUS + 1  # 11
+_SSIM_K1 = 0.01
+_SSIM_K2 = 0.03
+
+
+def _image_pair(fn: str, x, y, data_range, crop_border,
+                y_channel) -> tuple[jax.Array, jax.Array, float]:
+  """Checks and prepares a pair for :func:`psnr` / :func:`ssim`: ``(x, y, data_range)``.
+
+  Crops ``crop_border`` pixels from each side and, for ``y_channel``, converts RGB to Y in
+  ``[16/255, 235/255]`` (the 0-255 luma divided by 255) with ``data_range`` 1. Computes in at
+  least float32.
+  """
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  if x.ndim != 4:
+    raise ValueError(f'{fn}: x must have shape (B, H, W, C), got shape {x.shape}')
+  if x.shape != y.shape:
+    raise ValueError(f'{fn}: x and y must have the same shape, got {x.shape} and {y.shape}')
+  if not data_range > 0:
+    raise ValueError(f'{fn}: data_range must be > 0, got data_range={data_range!r}')
+  if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
+    raise ValueError(f'{fn}: crop_border must be an int >= 0, got crop_border={crop_border!r}')
+  height, width = x.shape[1:3]
+  if 2 * crop_border >= min(height, width):
+    raise ValueError(f'{fn}: crop_border={crop_border} leaves nothing of {height}x{width} images')
+  if y_channel and x.shape[3] != 3:
+    raise ValueError(f'{fn}: y_channel=True needs RGB images (C = 3), got C = {x.shape[3]}')
+  if y_channel and data_range != 2.0:
+    raise ValueError(f'{fn}: y_channel=True takes images in [-1, 1] (data_range=2.0), got '
+                     f'data_range={data_range!r}')
+  dtype = jnp.promote_types(x.dtype, jnp.float32)
+  x, y = x.astype(dtype), y.astype(dtype)
+  if crop_border:
+    x = x[:, crop_border:height - crop_border, crop_border:width - crop_border]
+    y = y[:, crop_border:height - crop_border, crop_border:width - crop_border]
+  if y_channel:
+    def luma(image):  # [-1, 1] -> [0, 1] -> Y / 255, shape (B, H, W, 1)
+      rgb = (image + 1) / 2
+      # Elementwise, not a matmul: exact float32 on accelerators whose default matmul is not.
+      y = sum(w * rgb[..., k:k + 1] for k, w in enumerate(_BT601_Y_WEIGHTS))
+      return (_BT601_Y_OFFSET + y) / 255
+
+    return luma(x), luma(y), 1.0
+  return x, y, float(data_range)
+
+
+def psnr(x: ArrayLike, y: ArrayLike, *, data_range: float = 2.0, crop_border: int = 0,
+         y_channel: bool = False) -> jax.Array:
+  r"""Peak signal-to-noise ratio of each image pair, in dB.
+
+  .. math::
+    \mathrm{PSNR}(x, y) = 10 \log_{10} \frac{\text{data\_range}^2}{\mathrm{MSE}(x, y)},
+    \qquad \mathrm{MSE}(x, y) = \frac{1}{HWC} \sum_{h, w, c} (x_{hwc} - y_{hwc})^2
+
+  per image, i.e. ``skimage.metrics.peak_signal_noise_ratio(x[b], y[b], data_range=...)``.
+  The MSE is per image (the mean PSNR over a batch is not the PSNR of the batch's MSE).
+  Identical images give ``+inf``. Symmetric in ``x`` and ``y``. Pure ``jax.numpy``, jit-able
+  (keep the keywords static: Python values, not traced arrays).
+
+  The super-resolution convention (e.g. Lim et al. 2017, EDSR, arXiv:1707.02921; BasicSR's
+  ``calculate_psnr(..., crop_border=scale, test_y_channel=True)``) is
+  ``crop_border=scale, y_channel=True``:
+
+  * ``crop_border``: that many pixels are removed from each of the four sides first.
+  * ``y_channel`` (RGB only): the metric is computed on the ITU-R BT.601 luma of MATLAB's
+    ``rgb2ycbcr``, ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` with ``R, G, B`` in ``[0, 1]``, so
+    ``Y`` in ``[16, 235]``, and a peak of 255. The inputs must then be jaxgan's ``[-1, 1]``
+    images (``data_range`` left at 2.0, anything else raises): they are mapped to ``[0, 1]`` by
+    ``(x + 1) / 2`` before the conversion. ``Y`` is not rounded to integers (MATLAB's ``uint8``
+    path rounds; BasicSR's float path, like this one, does not). Internally ``Y / 255`` with a
+    peak of 1 is used, which gives the same PSNR.
+
+  Args:
+    x, y: images of shape ``(B, H, W, C)``, the same shape.
+    data_range: the range of the pixel values, max minus min (2.0 for ``[-1, 1]``), ``> 0``.
+    crop_border: pixels removed from each side before computing, an int ``>= 0``.
+    y_channel: compute on the BT.601 luma Y of RGB images (see above).
+
+  Returns:
+    ``(B,)`` PSNRs in dB (float32, or float64 under x64 for float64 inputs).
+
+  Raises:
+    ValueError: for inputs that are not 4-D or differ in shape, ``data_range <= 0``, a
+      ``crop_border`` that is negative or leaves no pixel, or ``y_channel`` with ``C != 3`` or
+      ``data_range != 2.0``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> # MSE = 0.1^2, data_range 2: 10 log10(4 / 0.01) = 26.02 dB
+    >>> print(f"{psnr(jnp.zeros((1, 4, 4, 1)), jnp.full((1, 4, 4, 1), 0.1))[0]:.2f}")
+    26.02
+  """
+  x, y, data_range = _image_pair('psnr', x, y, data_range, crop_border, y_channel)
+  mse = jnp.mean(jnp.square(x - y), axis=(1, 2, 3))
+  return 10 * jnp.log10(data_range**2 / mse)
+
+
+def _gaussian_valid_filter(images: jax.Array) -> jax.Array:
+  """The 11x11 Gaussian (sigma 1.5) window of SSIM over H and W of ``(B, H, W, C)``, VALID.
+
+  Separable: two 1-D passes of 11 shifted, weighted slices (exact sums, no FFT). The taps are
+  scipy.ndimage's: ``exp(-k^2 / (2 sigma^2))``, ``k = -5..5``, normalized to sum 1.
+  """
+  taps = np.exp(-0.5 * np.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1)**2 / _SSIM_SIGMA**2)
+  taps = (taps / taps.sum()).tolist()
+  for axis in (1, 2):
+    n = images.shape[axis] - _SSIM_WIN_SIZE + 1
+    images = sum(w * lax.slice_in_dim(images, k, k + n, axis=axis) for k, w in enumerate(taps))
+  return images
+
+
+def ssim(x: ArrayLike, y: ArrayLike, *, data_range: float = 2.0, crop_border: int = 0,
+         y_channel: bool = False) -> jax.Array:
+  r"""Structural similarity (SSIM) of each image pair, Wang et al. 2004 (IEEE TIP 13(4)).
+
+  With Gaussian-weighted local statistics (11x11 window, sigma 1.5) at every pixel,
+  :math:`\mu_x, \mu_y` the means, :math:`\sigma_x^2, \sigma_y^2` the (population, i.e.
+  ``/N``-normalized) variances and :math:`\sigma_{xy}` the covariance,
+
+  .. math::
+    \mathrm{SSIM}(x, y) = \frac{(2 \mu_x \mu_y + C_1)(2 \sigma_{xy} + C_2)}
+                               {(\mu_x^2 + \mu_y^2 + C_1)(\sigma_x^2 + \sigma_y^2 + C_2)},
+    \qquad C_1 = (0.01 L)^2,\ C_2 = (0.03 L)^2,\ L = \text{data\_range}
+
+  averaged over the pixels whose window lies inside the image (5 pixels dropped at each border),
+  per channel, and then over the channels. This equals
+  ``skimage.metrics.structural_similarity(x[b], y[b], gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, data_range=data_range, channel_axis=-1)`` (skimage filters with
+  ``mode='reflect'`` and then crops the 5-pixel border, so the padding never reaches the mean:
+  the result is that of a VALID filter, as in Wang et al.'s MATLAB ``ssim_index``). In
+  ``[-1, 1]``; 1 for identical images. Pure ``jax.numpy``, jit-able (keep the keywords static).
+
+  ``crop_border`` and ``y_channel`` give the super-resolution convention exactly as in
+  :func:`psnr`: the crop is applied first, then the BT.601 luma
+  ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` (``R, G, B = (x + 1) / 2`` in ``[0, 1]``, inputs in
+  ``[-1, 1]`` with ``data_range=2.0``) is compared with ``L = 255``. Unlike PSNR, SSIM depends on
+  the offset 16 (through the luminance term), not only on the scale. Internally ``Y / 255`` with
+  ``L = 1`` is used, which gives the same SSIM.
+
+  Args:
+    x, y: images of shape ``(B, H, W, C)``, the same shape; after ``crop_border``, ``H`` and
+      ``W`` must be at least 11.
+    data_range: the range of the pixel values, max minus min (2.0 for ``[-1, 1]``), ``> 0``.
+    crop_border: pixels removed from each side before computing, an int ``>= 0``.
+    y_channel: compute on the BT.601 luma Y of RGB images (see :func:`psnr`).
+
+  Returns:
+    ``(B,)`` SSIMs (float32, or float64 under x64 for float64 inputs).
+
+  Raises:
+    ValueError: as :func:`psnr`, and for (cropped) images smaller than the 11x11 window.
+
+  Example:
+    >>> import jax
+    >>> x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3), minval=-1.0, maxval=1.0)
+    >>> ssim(x, x).tolist()
+    [1.0, 1.0]
+  """
+  x, y, data_range = _image_pair('ssim', x, y, data_range, crop_border, y_channel)
+  if min(x.shape[1:3]) < _SSIM_WIN_SIZE:
+    raise ValueError(f'ssim: images of {x.shape[1]}x{x.shape[2]} (after crop_border) are smaller '
+                     f'than the {_SSIM_WIN_SIZE}x{_SSIM_WIN_SIZE} window')
+  return _ssim_mean(x, y, data_range)
+
+
+@functools.partial(jax.jit, static_argnums=2)  # one compiled call, not ~100 eager ops
+def _ssim_mean(x: jax.Array, y: jax.Array, data_range: float) -> jax.Array:
+  """The mean SSIM map of checked ``(B, H, W, C)`` images: ``(B,)``."""
+  mu_x, mu_y = _gaussian_valid_filter(x), _gaussian_valid_filter(y)
+  var_x = _gaussian_valid_filter(x * x) - mu_x * mu_x
+  var_y = _gaussian_valid_filter(y * y) - mu_y * mu_y
+  cov_xy = _gaussian_valid_filter(x * y) - mu_x * mu_y
+  c1, c2 = (_SSIM_K1 * data_range)**2, (_SSIM_K2 * data_range)**2
+  ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
+              / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)))
+  return jnp.mean(ssim_map, axis=(1, 2, 3))

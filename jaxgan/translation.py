@@ -1,0 +1,201 @@
+"""Image-to-image translation tasks on 28x28 MNIST / Fashion-MNIST: fixed operators ``T``.
+
+pix2pix (Isola et al. 2016, arXiv:1611.07004) learns a map from *paired* examples ``(input,
+target)``; CycleGAN (Zhu et al. 2017, arXiv:1703.10593) learns maps between two domains ``A`` and
+``B`` from *unpaired* sets. Neither dataset here comes with a second domain, so each task is a
+deterministic transform ``T`` of the images: pairs are ``(x, T(x))`` (or ``(T(x), x)``), and
+CycleGAN's domains are ``A = {x}`` and ``B = {T(x')}`` built from *disjoint* halves of the
+training split, so no pair exists in training while the true map ``T`` is known for evaluation.
+
+Every transform takes and returns uint8 images ``(N, H, W, C)`` (as stored on disk and kept on the
+device; :func:`jaxgan.data.to_unit_range` maps them to [-1, 1] for training) of the same shape,
+and is a pure numpy function: applied once, when the data is loaded.
+
+=============  =======================================================  =============
+name           ``T(x)``                                                 inverse
+=============  =======================================================  =============
+``dilate``     3x3 grey dilation (max over the 3x3 neighbourhood)        none
+``invert``     ``255 - x``                                               itself
+``rotate90``   rotate 90 degrees counter-clockwise in the (H, W) plane   ``T^3``
+``edges``      binary morphological gradient, ``{0, 255}``               none
+``top_half``   rows ``H // 2 ..`` set to 0                               none
+=============  =======================================================  =============
+
+pix2pix's own tasks map the *transformed* image back (edges -> photo, its "edges2shoes", and
+completion of the hidden bottom half): ``pairs(images, 'edges', direction='from_transformed')``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# The morphological gradient above which edges() marks a pixel as an edge (out of 255): strokes
+# and garment outlines, whose gradient is near 255, pass; faint anti-aliasing and texture do not.
+EDGE_THRESHOLD = 64
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+  images = np.asarray(images)
+  if images.ndim != 4 or images.dtype != np.uint8:
+    raise ValueError(f'expected uint8 images of shape (N, H, W, C), got {images.dtype} '
+                     f'{images.shape}')
+  return images
+
+
+def _neighbourhood(images: np.ndarray, reduce: Callable) -> np.ndarray:
+  """``reduce`` (np.maximum or np.minimum) over the 3x3 (H, W) neighbourhood of each pixel.
+
+  Borders are padded with ``np.pad(mode='symmetric')`` (``d c b a | a b c d | d c b a``), which is
+  ``scipy.ndimage``'s ``mode='reflect'``; with a 3x3 window it repeats the edge row and column.
+  """
+  height, width = images.shape[1:3]
+  padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='symmetric')
+  out = images.copy()
+  for dy in range(3):
+    for dx in range(3):
+      out = reduce(out, padded[:, dy:dy + height, dx:dx + width])
+  return out
+
+
+def dilate(images: np.ndarray) -> np.ndarray:
+  """3x3 grey dilation: ``T(x)[n, i, j, c] = max_{|di|, |dj| <= 1} x[n, i + di, j + dj, c]``.
+
+  Borders as ``scipy.ndimage.grey_dilation(x, size=(1, 3, 3, 1))`` (its default
+  ``mode='reflect'``), computed in numpy. Strokes get about two pixels thicker; a single lit pixel
+  becomes a 3x3 block.
+
+  Args:
+    images: uint8 ``(N, H, W, C)``.
+
+  Returns:
+    uint8 ``(N, H, W, C)``.
+  """
+  return _neighbourhood(_check_images(images), np.maximum)
+
+
+def erode(images: np.ndarray) -> np.ndarray:
+  """3x3 grey erosion, the min-filter dual of :func:`dilate` (same borders); uint8 in and out."""
+  return _neighbourhood(_check_images(images), np.minimum)
+
+
+def invert(images: np.ndarray) -> np.ndarray:
+  """Photographic negative ``T(x) = 255 - x``; an involution, ``T(T(x)) = x``. uint8 in and out."""
+  return np.uint8(255) - _check_images(images)
+
+
+def rotate90(images: np.ndarray) -> np.ndarray:
+  """Rotation by 90 degrees counter-clockwise: ``T(x)[n, i, j, c] = x[n, j, W - 1 - i, c]``.
+
+  ``np.rot90(x, k=1, axes=(1, 2))``: the top-right pixel moves to the top-left. Four rotations
+  are the identity. Square images only (``H == W``), so the shape is kept. uint8 in and out.
+  """
+  images = _check_images(images)
+  if images.shape[1] != images.shape[2]:
+    raise ValueError(f'rotate90 needs square images, got {images.shape}')
+  return np.ascontiguousarray(np.rot90(images, k=1, axes=(1, 2)))
+
+
+def edges(images: np.ndarray) -> np.ndarray:
+  """Binary edge map, the input of pix2pix's "edges -> image" task (like its edges2shoes).
+
+  The morphological gradient ``g = dilate(x) - erode(x)`` (3x3, borders as :func:`dilate`),
+  thresholded: ``T(x) = 255 where g > EDGE_THRESHOLD (64) else 0``. A fixed operator with no
+  parameters. The outline it draws is 2 pixels wide and straddles each boundary: of a filled
+  square it keeps the square's outermost ring of pixels and the ring just outside it.
+
+  Args:
+    images: uint8 ``(N, H, W, C)``.
+
+  Returns:
+    uint8 ``(N, H, W, C)`` with values in ``{0, 255}``.
+  """
+  images = _check_images(images)
+  gradient = dilate(images) - erode(images)  # Dilation >= erosion: no uint8 wrap-around.
+  return np.where(gradient > EDGE_THRESHOLD, np.uint8(255), np.uint8(0))
+
+
+def top_half(images: np.ndarray) -> np.ndarray:
+  """The top half kept, the bottom half blacked out: rows ``H // 2 ..`` (14..27 at 28x28) set to 0.
+
+  The input of the "complete the bottom half" task, whose target is the full image
+  (``direction='from_transformed'``). uint8 in and out.
+  """
+  out = _check_images(images).copy()
+  out[:, out.shape[1] // 2:] = 0
+  return out
+
+
+TRANSFORMS: dict[str, Transform] = {
+    'dilate': dilate,
+    'invert': invert,
+    'rotate90': rotate90,
+    'edges': edges,
+    'top_half': top_half,
+}
+# pairs(): 'to_transformed' maps x -> T(x), 'from_transformed' maps T(x) -> x.
+DIRECTIONS = ('to_transformed', 'from_transformed')
+
+
+def get_transform(name: str) -> Transform:
+  """The transform called ``name`` in :data:`TRANSFORMS`."""
+  if name not in TRANSFORMS:
+    raise ValueError(f'unknown transform {name!r}; expected one of {sorted(TRANSFORMS)}')
+  return TRANSFORMS[name]
+
+
+def _resolve(transform: str | Transform) -> Transform:
+  return get_transform(transform) if isinstance(transform, str) else transform
+
+
+def pairs(images: np.ndarray, transform: str | Transform, *, direction: str
+          ) -> dict[str, np.ndarray]:
+  """Paired data for pix2pix: row ``n`` of ``x`` (the input) and of ``y`` (the target) match.
+
+  * ``direction='to_transformed'``: ``x = images``, ``y = T(images)``; G learns ``T`` (the
+    supervised reference for CycleGAN's ``G: A -> B``).
+  * ``direction='from_transformed'``: ``x = T(images)``, ``y = images``; G learns to undo ``T``
+    (pix2pix's own tasks: ``'edges'`` -> image, ``'top_half'`` -> image).
+
+  Args:
+    images: uint8 ``(N, H, W, C)``.
+    transform: a name in :data:`TRANSFORMS` or a function of the same contract.
+    direction: one of :data:`DIRECTIONS`.
+
+  Returns:
+    ``{'x': (N, H, W, C) uint8, 'y': (N, H, W, C) uint8}``.
+  """
+  if direction not in DIRECTIONS:
+    raise ValueError(f'unknown direction {direction!r}; expected one of {list(DIRECTIONS)}')
+  images = _check_images(images)
+  transformed = _resolve(transform)(images)
+  if direction == 'to_transformed':
+    return {'x': images, 'y': transformed}
+  return {'x': transformed, 'y': images}
+
+
+def unpaired(train_images: np.ndarray, transform: str | Transform, *, split: int = 30_000
+             ) -> dict[str, np.ndarray]:
+  """CycleGAN's unpaired domains from disjoint parts of one training split.
+
+  ``a = train_images[:split]`` (domain A, as stored) and ``b = T(train_images[split:])`` (domain
+  B): no image of ``b`` is the transform of an image of ``a``, so training sees no pair. The
+  default splits MNIST's 60,000 training images in half. Pairs for evaluation come from another
+  split through :func:`pairs`.
+
+  Args:
+    train_images: uint8 ``(N, H, W, C)``.
+    transform: a name in :data:`TRANSFORMS` or a function of the same contract.
+    split: number of images in domain A, ``1 <= split <= N - 1``; B gets the other ``N - split``.
+
+  Returns:
+    ``{'a': (split, H, W, C) uint8, 'b': (N - split, H, W, C) uint8}``.
+  """
+  train_images = _check_images(train_images)
+  num = train_images.shape[0]
+  if not 1 <= split <= num - 1:
+    raise ValueError(f'split must be in [1, {num - 1}] for {num} images, got {split}')
+  return {'a': train_images[:split], 'b': _resolve(transform)(train_images[split:])}
