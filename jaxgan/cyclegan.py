@@ -20,11 +20,16 @@ arrays meant to live in the train state, so a resumed run continues exactly.
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from jaxgan import data as data_lib
+from jaxgan import game, losses, translation, visualize
 from jaxgan.layers import AdjointConvTranspose
 
 # PyTorch's InstanceNorm2d epsilon (the reference implementation's).
@@ -165,3 +170,152 @@ def pool_query(pool: dict[str, jax.Array], images: jax.Array, key: jax.Array
   keys = jax.random.split(key, images.shape[0])
   (stored, count), out = lax.scan(step, (pool['images'], pool['count']), (images, keys))
   return {'images': stored, 'count': count}, out
+
+
+# The game: G = (G_AB, G_BA) and D = (D_A, D_B) as two players of jaxgan.game, G updated first.
+
+
+def _apply(model: nn.Module, params, x):
+  return model.apply({'params': params}, x, train=True)
+
+
+def generator_objective(generator: nn.Module, discriminator: nn.Module, *,
+                        cycle_weight: float = 10.0, identity_weight: float = 0.5,
+                        gan_weight: float = 1.0) -> game.Objective:
+  r"""Both generators' objective (``g_params = {'a_to_b': G, 'b_to_a': F}``), paper eq. 3 + the
+  identity loss of its section 5.2, as the reference code's ``backward_G``:
+
+  .. math::
+     \text{gan\_weight}\,[(D_B(G(a)) - 1)^2 + (D_A(F(b)) - 1)^2]
+     + \lambda\,(|F(G(a)) - a| + |G(F(b)) - b|)
+     + \lambda\,\lambda_{idt}\,(|G(b) - b| + |F(a) - a|)
+
+  with ``lambda = cycle_weight``, ``lambda_idt = identity_weight`` and every term a mean over its
+  elements (the least-squares G loss with the paper's unhalved squares, ``nn.MSELoss``). The
+  ablations of the paper's Table 4: ``cycle_weight=0`` is "GAN alone" (and no identity term),
+  ``gan_weight=0`` "cycle alone", ``identity_weight=0`` "GAN + cycle". ``batch`` is ``{'a',
+  'b'}``. Metrics: ``g_gan``, ``cycle``, ``identity``.
+  """
+
+  def objective(g_params, state: game.GANState, batch, *, key, shared_key):
+    a, b = batch['a'], batch['b']
+    g = lambda name, x: _apply(generator, g_params[name], x)
+    fake_b, fake_a = g('a_to_b', a), g('b_to_a', b)
+    cycle = (losses.cycle_consistency_loss(a, g('b_to_a', fake_b))
+             + losses.cycle_consistency_loss(b, g('a_to_b', fake_a)))
+    adversarial = jnp.zeros(())
+    if gan_weight:
+      d = lambda name, x: _apply(discriminator, state.d_params[name], x)
+      adversarial = 2 * (losses.least_squares_generator_loss(d('b', fake_b))
+                         + losses.least_squares_generator_loss(d('a', fake_a)))
+    identity = jnp.zeros(())
+    if identity_weight and cycle_weight:
+      identity = (jnp.mean(jnp.abs(g('a_to_b', b) - b)) + jnp.mean(jnp.abs(g('b_to_a', a) - a)))
+    loss = (gan_weight * adversarial + cycle_weight * cycle
+            + cycle_weight * identity_weight * identity)
+    return loss, ({}, {'g_gan': adversarial, 'cycle': cycle, 'identity': identity})
+
+  return objective
+
+
+def discriminator_objective(generator: nn.Module, discriminator: nn.Module) -> game.Objective:
+  """Both discriminators' objective (``d_params = {'a': D_A, 'b': D_B}``; ``D_B`` judges domain
+  B): the least-squares D loss (:func:`jaxgan.losses.least_squares_discriminator_loss`, already
+  halved as the reference's ``0.5 * (real + fake)``) on real images and on the history pools'
+  answers (:func:`pool_query`) for the current fakes ``G(a)`` and ``F(b)``. The pools are D's
+  model state, ``state.d_batch_stats = {'a': pool of F(b), 'b': pool of G(a)}``, updated here
+  with randomness from ``key``. Metrics: ``d_real``, ``d_fake`` (mean raw outputs over both)."""
+
+  def objective(d_params, state: game.GANState, batch, *, key, shared_key):
+    a, b = batch['a'], batch['b']
+    fakes = {'b': _apply(generator, state.g_params['a_to_b'], a),
+             'a': _apply(generator, state.g_params['b_to_a'], b)}
+    pools, loss, real_mean, fake_mean = {}, 0.0, 0.0, 0.0
+    for i, name in enumerate(('a', 'b')):
+      pools[name], fake = pool_query(state.d_batch_stats[name], fakes[name],
+                                     jax.random.fold_in(key, i))
+      real_out = _apply(discriminator, d_params[name], batch[name])
+      fake_out = _apply(discriminator, d_params[name], lax.stop_gradient(fake))
+      loss += losses.least_squares_discriminator_loss(real_out, fake_out)
+      real_mean += jnp.mean(real_out) / 2
+      fake_mean += jnp.mean(fake_out) / 2
+    return loss, (pools, {'d_real': real_mean, 'd_fake': fake_mean})
+
+  return objective
+
+
+def build_models(config) -> tuple[ResnetGenerator, nn.Module]:
+  """One generator architecture for both maps, one PatchGAN for both discriminators
+  (``config.model``: ``features``, ``num_blocks``, ``d_features``, ``d_layers``)."""
+  from jaxgan.pix2pix import PatchDiscriminator
+
+  channels = data_lib.data_shape(config.data.name)[-1]
+  m = config.model
+  return (ResnetGenerator(out_channels=channels, features=m.features, num_blocks=m.num_blocks),
+          PatchDiscriminator(features=m.d_features, num_layers=m.d_layers))
+
+
+def init_state(config, key: jax.Array, generator: nn.Module, discriminator: nn.Module
+               ) -> game.GANState:
+  """G, F, D_A, D_B at step 0 from four keys, one Adam per player, and empty pools of
+  ``config.model.pool_size`` images (the paper's 50)."""
+  shape = data_lib.data_shape(config.data.name)
+  x = jnp.zeros((1, *shape))
+  keys = dict(zip(('a_to_b', 'b_to_a', 'a', 'b'), jax.random.split(key, 4), strict=True))
+  g_params = {k: generator.init(keys[k], x, train=False)['params'] for k in ('a_to_b', 'b_to_a')}
+  d_params = {k: discriminator.init(keys[k], x, train=False)['params'] for k in ('a', 'b')}
+  g_opt, d_opt = translation.adam_pair(config)
+  pools = {k: pool_init(config.model.pool_size, shape) for k in ('a', 'b')}
+  return game.GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
+                       g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params),
+                       g_batch_stats={}, d_batch_stats=pools)
+
+
+def build_train_step(config, generator: nn.Module, discriminator: nn.Module, *,
+                     axis_name: str | None = None, skip_nonfinite: bool | None = None):
+  """G first, then D against the updated G (``update_rule='g_first'``, the reference code's
+  ``optimize_parameters``), with ``config.loss``'s ``cycle_weight``, ``identity_weight`` and
+  ``gan_weight``."""
+  if skip_nonfinite is None:
+    skip_nonfinite = config.train.on_nonfinite == 'skip'
+  g_opt, d_opt = translation.adam_pair(config)
+  loss = config.loss
+  return game.make_train_step(
+      g_objective=generator_objective(generator, discriminator, cycle_weight=loss.cycle_weight,
+                                      identity_weight=loss.identity_weight,
+                                      gan_weight=loss.gan_weight),
+      d_objective=discriminator_objective(generator, discriminator),
+      g_optimizer=g_opt, d_optimizer=d_opt, update_rule='g_first', axis_name=axis_name,
+      skip_nonfinite=skip_nonfinite)
+
+
+def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANState:
+  """Trains the CycleGAN of ``config`` (``configs/cyclegan_*.py``) on unpaired domains
+  (:func:`jaxgan.translation.unpaired`) with the one driver (:func:`jaxgan.train.drive`).
+  ``samples/step_<N>.png``: rows of test ``a`` | ``G(a)`` | truth ``T(a)`` | ``F(G(a))``."""
+  from jaxgan import train  # The driver imports the GAN builders; they never import this.
+
+  translation.validate(config)
+  axis_name = None if config.train.parallel == 'none' else train.AXIS_NAME
+  generator, discriminator = build_models(config)
+  init_key, step_key, data_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+  state = init_state(config, init_key, generator, discriminator)
+  domains = translation.load_task(config)
+  test = {k: v[:config.train.num_samples] for k, v in translation.load_task(
+      config, split='test').items()}
+  test = jax.tree.map(lambda a: np.asarray(data_lib.to_unit_range(a)), test)
+  g = jax.jit(lambda params, x: _apply(generator, params, x))
+
+  def save_samples(state, path, step):
+    fake = g(state.g_params['a_to_b'], test['x'])
+    back = g(state.g_params['b_to_a'], fake)
+    visualize.save_strips(path, [test['x'], np.asarray(fake), test['y'], np.asarray(back)])
+
+  shape = data_lib.data_shape(config.data.name)
+  return train.drive(
+      config, workdir, state=state,
+      train_step=build_train_step(config, generator, discriminator, axis_name=axis_name),
+      source=translation.source(domains, data_key, config.train.batch_size, paired=False),
+      step_key=step_key, save_samples=save_samples, axis_name=axis_name, should_stop=should_stop,
+      check_batch=functools.partial(translation.check_batch, batch_size=config.train.batch_size,
+                                    image_shape=shape))

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import checkpoint, faults, semi_supervised_train, train
+from jaxgan import checkpoint, cyclegan, faults, pix2pix, semi_supervised_train, train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
@@ -26,8 +26,13 @@ def main(argv):
   logging.get_absl_logger().addFilter(
       lambda record: record.levelno >= py_logging.WARNING or 'orbax' not in record.pathname)
   try:
-    if FLAGS.config.get('trainer') == 'semi_supervised':
+    trainer = FLAGS.config.get('trainer')
+    if trainer == 'semi_supervised':
       semi_supervised_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif trainer == 'pix2pix':
+      pix2pix.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif trainer == 'cyclegan':
+      cyclegan.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     else:
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (faults.NonFiniteError, checkpoint.CheckpointMismatchError,

@@ -26,9 +26,16 @@ NHWC floats in [-1, 1].
 
 from __future__ import annotations
 
-import flax.linen as nn
-import jax.numpy as jnp
+import functools
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxgan import data as data_lib
+from jaxgan import game, gan, losses, translation, visualize
 from jaxgan.layers import AdjointConvTranspose
 
 # PyTorch's InstanceNorm2d epsilon (the reference implementation's).
@@ -176,3 +183,129 @@ class PatchDiscriminator(nn.Module):
 
 # Side, in pixels, of the patch each logit of the default PatchDiscriminator sees.
 RECEPTIVE_FIELD = patch_receptive_field(1)
+
+
+# The game: objectives for jaxgan.game.make_train_step, and the system a config builds.
+
+
+def translate(generator: nn.Module, g_params, x: jax.Array, key: jax.Array) -> jax.Array:
+  """``G(x)`` with dropout on (the paper's test-time noise), from ``key``: ``(B, H, W, C)``."""
+  return generator.apply({'params': g_params}, x, train=True, rngs={'dropout': key})
+
+
+def _pair(x, y):
+  return jnp.concatenate([x, y], axis=-1)
+
+
+def discriminator_objective(generator: nn.Module, discriminator: nn.Module, *,
+                            d_loss_fn=losses.minimax_discriminator_loss) -> game.Objective:
+  """D's objective: half of ``d_loss_fn`` on the patch logits of real pairs ``(x, y)`` and fake
+  pairs ``(x, G(x))`` (the paper divides D's objective by 2, "to slow down the rate at which D
+  learns relative to G"). ``batch`` is ``{'x': input, 'y': target}``; G's dropout uses
+  ``shared_key`` and its output is held constant. Metrics ``d_real``/``d_fake``: the mean of
+  ``sigmoid`` of the logits (of the raw outputs for losses that use none)."""
+  probabilities = gan.reports_probabilities(d_loss_fn)
+
+  def objective(d_params, state: game.GANState, batch, *, key, shared_key):
+    x, y = batch['x'], batch['y']
+    fake = lax.stop_gradient(translate(generator, state.g_params, x, shared_key))
+    d = lambda pair: discriminator.apply({'params': d_params}, pair, train=True)
+    real_logits, fake_logits = d(_pair(x, y)), d(_pair(x, fake))
+    show = jax.nn.sigmoid if probabilities else (lambda v: v)
+    metrics = {'d_real': jnp.mean(show(real_logits)), 'd_fake': jnp.mean(show(fake_logits))}
+    return 0.5 * d_loss_fn(real_logits, fake_logits), ({}, metrics)
+
+  return objective
+
+
+def generator_objective(generator: nn.Module, discriminator: nn.Module, *,
+                        g_loss_fn=losses.non_saturating_generator_loss, l1_weight: float = 100.0,
+                        gan_weight: float = 1.0) -> game.Objective:
+  """G's objective, paper eq. 4: ``gan_weight * g_loss_fn(D(x, G(x))) + l1_weight * |y - G(x)|``
+  (the L1 term a mean over all elements). ``gan_weight=0`` is "L1 alone", the blurry
+  conditional median of the paper's Figure 4. Metrics: ``l1``, ``g_gan``."""
+
+  def objective(g_params, state: game.GANState, batch, *, key, shared_key):
+    x, y = batch['x'], batch['y']
+    fake = translate(generator, g_params, x, key)
+    l1 = jnp.mean(jnp.abs(y - fake))
+    adversarial = jnp.zeros(())
+    if gan_weight:
+      fake_logits = discriminator.apply({'params': state.d_params}, _pair(x, fake), train=True)
+      adversarial = g_loss_fn(fake_logits)
+    return gan_weight * adversarial + l1_weight * l1, ({}, {'l1': l1, 'g_gan': adversarial})
+
+  return objective
+
+
+def build_models(config) -> tuple[UNetGenerator, PatchDiscriminator]:
+  """The U-Net G and the PatchGAN D of ``config.model`` (``features``, ``d_features``,
+  ``dropout_rate``, ``d_layers``) for ``config.data``'s images."""
+  channels = data_lib.data_shape(config.data.name)[-1]
+  m = config.model
+  return (UNetGenerator(out_channels=channels, features=m.features, dropout_rate=m.dropout_rate),
+          PatchDiscriminator(features=m.d_features, num_layers=m.d_layers))
+
+
+def init_state(config, key: jax.Array, generator: nn.Module, discriminator: nn.Module
+               ) -> game.GANState:
+  """Both players at step 0 (stateless: no batch statistics), with :func:`translation.adam_pair`."""
+  shape = data_lib.data_shape(config.data.name)
+  k_g, k_d = jax.random.split(key)
+  x = jnp.zeros((1, *shape))
+  g_params = generator.init(k_g, x, train=False)['params']
+  d_params = discriminator.init(k_d, _pair(x, x), train=False)['params']
+  g_opt, d_opt = translation.adam_pair(config)
+  return game.GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, d_params=d_params,
+                       g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params),
+                       g_batch_stats={}, d_batch_stats={})
+
+
+def build_train_step(config, generator: nn.Module, discriminator: nn.Module, *,
+                     axis_name: str | None = None, skip_nonfinite: bool | None = None):
+  """The alternating step of the reference code (D, then G) with ``config.loss``'s ``name``
+  (a pair of :func:`jaxgan.losses.get_loss_pair`; the paper's is ``'non_saturating'``),
+  ``l1_weight`` and ``gan_weight``."""
+  if skip_nonfinite is None:
+    skip_nonfinite = config.train.on_nonfinite == 'skip'
+  d_loss_fn, g_loss_fn = losses.get_loss_pair(config.loss.name)
+  g_opt, d_opt = translation.adam_pair(config)
+  return game.make_train_step(
+      g_objective=generator_objective(generator, discriminator, g_loss_fn=g_loss_fn,
+                                      l1_weight=config.loss.l1_weight,
+                                      gan_weight=config.loss.gan_weight),
+      d_objective=discriminator_objective(generator, discriminator, d_loss_fn=d_loss_fn),
+      g_optimizer=g_opt, d_optimizer=d_opt, update_rule='alternating', axis_name=axis_name,
+      skip_nonfinite=skip_nonfinite)
+
+
+def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANState:
+  """Trains the pix2pix of ``config`` (``configs/pix2pix_*.py``) with the one driver
+  (:func:`jaxgan.train.drive`): ``metrics.jsonl`` (with ``l1``, ``g_gan``), checkpoints and
+  resume as every run, and ``samples/step_<N>.png``: rows of test input | G(input) | truth."""
+  from jaxgan import train  # The driver imports the GAN builders; they never import this.
+
+  translation.validate(config)
+  parallel = config.train.parallel
+  axis_name = None if parallel == 'none' else train.AXIS_NAME
+  generator, discriminator = build_models(config)
+  init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
+  state = init_state(config, init_key, generator, discriminator)
+  pairs = translation.load_task(config)
+  test = {k: v[:config.train.num_samples] for k, v in translation.load_task(
+      config, split='test').items()}
+  test = jax.tree.map(lambda a: np.asarray(data_lib.to_unit_range(a)), test)
+  generate = jax.jit(functools.partial(translate, generator))
+
+  def save_samples(state, path, step):
+    out = np.asarray(generate(state.g_params, test['x'], sample_key))
+    visualize.save_strips(path, [test['x'], out, test['y']])
+
+  shape = data_lib.data_shape(config.data.name)
+  return train.drive(
+      config, workdir, state=state,
+      train_step=build_train_step(config, generator, discriminator, axis_name=axis_name),
+      source=translation.source(pairs, data_key, config.train.batch_size, paired=True),
+      step_key=step_key, save_samples=save_samples, axis_name=axis_name, should_stop=should_stop,
+      check_batch=functools.partial(translation.check_batch, batch_size=config.train.batch_size,
+                                    image_shape=shape))

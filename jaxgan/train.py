@@ -135,18 +135,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
   parallel = config.train.parallel
-  devices = jax.local_devices()
-  config_lib.validate(config, num_devices=1 if parallel == 'none' else len(devices))
+  config_lib.validate(config, num_devices=1 if parallel == 'none' else len(jax.local_devices()))
   axis_name = None if parallel == 'none' else AXIS_NAME
   generator, discriminator = build_models(config, axis_name=axis_name)
   # Samples and evaluation run outside the device axis: G's batch norm without it (the same
   # parameters), since standing statistics run G in training mode.
   sampler = build_models(config)[0]
-  stop = config.train.on_nonfinite == 'stop'
   train_step = build_train_step(config, generator, discriminator, axis_name=axis_name)
-
   init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
   state = experiment.init_state(config, init_key, generator, discriminator)
+  source = _source(config, data_key)
+  real_for_plots = _real_for_plots(config, source, jax.random.fold_in(data_key, 2**31 - 1))
+  evaluate = None
+  if config.train.get('eval_every', 0):
+    evaluate = evaluator.make_evaluator(config, sampler, key=jax.random.fold_in(sample_key, 1))
+  t = config.train
+
+  def save_samples(state: GANState, path: str, step: int) -> None:
+    num = min(t.num_samples, 64) if real_for_plots.ndim == 4 else t.num_samples
+    fake = sample(config, sampler, state, sample_key, num)
+    visualize.save_samples(path, real_for_plots, np.asarray(fake), title=f'step {step}')
+
+  def check_batch(batch, step: int) -> None:
+    faults.check_batch(batch, **faults.batch_spec(config), step=step)
+
+  return drive(config, workdir, state=state, train_step=train_step, source=source,
+               step_key=step_key, save_samples=save_samples, check_batch=check_batch,
+               evaluate=evaluate, axis_name=axis_name, should_stop=should_stop)
+
+
+def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
+          train_step: Callable, source: loop.Source, step_key: jax.Array,
+          save_samples: Callable[[GANState, str, int], None],
+          check_batch: Callable[[dict, int], None] | None = None,
+          evaluate: Callable[[GANState], dict] | None = None, axis_name: str | None = None,
+          should_stop: Callable[[int], bool] | None = None) -> GANState:
+  """The driver of every game: ``train_step`` in chunks, and what happens between them.
+
+  :func:`train_and_evaluate` builds a GAN's pieces and calls it; so do the image-to-image
+  systems (:mod:`jaxgan.pix2pix`, :mod:`jaxgan.cyclegan`). It restores the latest checkpoint
+  of ``workdir`` into ``state`` (the state at step 0), checks the first batch
+  (``check_batch(batch, step)`` on the host, before anything compiles), runs the chunks
+  (:mod:`jaxgan.loop`; ``config.train`` gives ``num_steps``, the ``*_every`` intervals,
+  ``parallel``, ``on_nonfinite``, ``keep_checkpoints`` and ``chunk_mode``) and between them
+  logs to ``metrics.jsonl`` and TensorBoard, writes ``save_samples(state, path, step)``,
+  ``evaluate(state)``'s metrics and checkpoints, as :func:`train_and_evaluate` describes.
+  ``step_key`` is the key every step folds its step number into.
+
+  Returns:
+    The final state (on the host, one copy).
+  """
+  parallel = config.train.parallel
+  devices = jax.local_devices()
+  stop = config.train.on_nonfinite == 'stop'
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
   state = checkpoint.restore_latest(manager, state, config=config)
@@ -158,9 +199,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     f.write(config.to_json_best_effort(indent=2))
 
   total = config.train.num_steps
-  source = _source(config, data_key)
-  if start < total:  # The first batch, checked on the host before anything compiles.
-    faults.check_batch(_host_batch(source, start), **faults.batch_spec(config), step=start + 1)
+  if start < total and check_batch is not None:  # Checked before anything compiles.
+    check_batch(_host_batch(source, start), start + 1)
   dp = parallel_lib.parallelize_chunk(
       loop.make_chunk(train_step, source.batch, axis_name=axis_name), parallel, devices,
       donate=not stop)  # 'stop' keeps each chunk's initial state, to rerun its good steps.
@@ -168,10 +208,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   data = dp.put_batch(source.data)
   writer = _writer(workdir)
   progress = _Progress(total, start)
-  real_for_plots = _real_for_plots(config, source, jax.random.fold_in(data_key, 2**31 - 1))
-  evaluate = None
-  if config.train.get('eval_every', 0):
-    evaluate = evaluator.make_evaluator(config, sampler, key=jax.random.fold_in(sample_key, 1))
   dp_state = dp.put_state(state)
   monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
@@ -235,10 +271,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if step % t.log_every == 0 or last:
       log(step, host, results)
     if step % t.sample_every == 0 or last:
-      fake = sample(config, sampler, dp.get_state(dp_state), sample_key,
-                    min(t.num_samples, 64) if real_for_plots.ndim == 4 else t.num_samples)
-      visualize.save_samples(os.path.join(workdir, 'samples', f'step_{step}.png'),
-                             real_for_plots, np.asarray(fake), title=f'step {step}')
+      save_samples(dp.get_state(dp_state), os.path.join(workdir, 'samples', f'step_{step}.png'),
+                   step)
     if step % t.checkpoint_every == 0 or last:
       manager.save(step, args=checkpoint.save_args(dp.get_state(dp_state)))
     if last:

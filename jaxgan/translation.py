@@ -29,7 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import numpy as np
+import optax
+
+from jaxgan import data as data_lib
+from jaxgan import faults, loop
 
 # The morphological gradient above which edges() marks a pixel as an edge (out of 255): strokes
 # and garment outlines, whose gradient is near 255, pass; faint anti-aliasing and texture do not.
@@ -199,3 +204,140 @@ def unpaired(train_images: np.ndarray, transform: str | Transform, *, split: int
   if not 1 <= split <= num - 1:
     raise ValueError(f'split must be in [1, {num - 1}] for {num} images, got {split}')
   return {'a': train_images[:split], 'b': _resolve(transform)(train_images[split:])}
+
+
+# The pieces both translation systems (jaxgan.pix2pix, jaxgan.cyclegan) train with.
+
+SYSTEMS = ('pix2pix', 'cyclegan')
+
+
+def validate(config) -> None:
+  """One-line ``ValueError`` for a bad translation config, before anything is loaded or built.
+
+  Checks ``config.trainer`` (one of :data:`SYSTEMS`), the task's transform and direction, that
+  every ``config.loss`` weight is ``>= 0``, ``model.pool_size >= 0``, that a second domain
+  (``data.name_b``) has the image shape of the first, that pix2pix (paired data) is not given a
+  second dataset (unpaired), the batch size and the step intervals.
+  """
+  if config.get('trainer') not in SYSTEMS:
+    raise ValueError(f'config.trainer={config.get("trainer")!r} is not a translation system; '
+                     f'expected one of {list(SYSTEMS)}')
+  get_transform(config.task.transform)
+  if config.trainer == 'pix2pix' and config.task.direction not in DIRECTIONS:
+    raise ValueError(f'config.task.direction={config.task.direction!r} is not allowed; '
+                     f'expected one of {list(DIRECTIONS)}')
+  for name, value in config.loss.items():
+    if isinstance(value, (int, float)) and value < 0:
+      raise ValueError(f'config.loss.{name}={value} must be >= 0')
+  if config.model.get('pool_size', 0) < 0:
+    raise ValueError(f'config.model.pool_size={config.model.pool_size} must be >= 0')
+  name_b = config.data.get('name_b', '')
+  if name_b:
+    if config.trainer == 'pix2pix':
+      raise ValueError(f"config.data.name_b={name_b!r}: pix2pix trains on pairs (x, T(x)) of "
+                       f"one dataset; unpaired domains are CycleGAN's (config.trainer='cyclegan')")
+    shape_a, shape_b = data_lib.data_shape(config.data.name), data_lib.data_shape(name_b)
+    if shape_a != shape_b:
+      raise ValueError(f'the two domains have different image shapes: config.data.name='
+                       f'{config.data.name!r} is {shape_a}, config.data.name_b={name_b!r} is '
+                       f'{shape_b}')
+  t = config.train
+  if t.batch_size < 1:
+    raise ValueError(f'config.train.batch_size={t.batch_size} must be >= 1')
+  for name in ('num_steps', 'log_every', 'sample_every', 'checkpoint_every'):
+    if t[name] < 1:
+      raise ValueError(f'config.train.{name}={t[name]} must be >= 1')
+  if t.parallel != 'none' and config.trainer == 'cyclegan' and config.model.pool_size:
+    raise ValueError(f"config.train.parallel={t.parallel!r}: CycleGAN's history pool is one "
+                     "per run; train it with parallel='none' (or model.pool_size=0)")
+
+
+def _split(config, split: str) -> np.ndarray:
+  return data_lib.load_images(config.data.name, split=split, data_dir=config.data.data_dir,
+                              download=config.data.download)['image']
+
+
+def load_task(config, *, split: str = 'train') -> dict[str, np.ndarray]:
+  """The uint8 images a translation config trains on (``split='train'``) or is tested on.
+
+  pix2pix, and every test split: :func:`pairs` of ``data.name``'s images under
+  ``task.transform`` and ``task.direction`` (``'to_transformed'`` for CycleGAN's tests: ``x`` in
+  A, ``y = T(x)`` its true image in B), ``{'x', 'y'}``. CycleGAN's training split:
+  :func:`unpaired` with ``task.split`` images in A, ``{'a', 'b'}``.
+  """
+  images = _split(config, split)
+  if config.trainer == 'cyclegan' and split == 'train':
+    return unpaired(images, config.task.transform, split=config.task.split)
+  direction = config.task.direction if config.trainer == 'pix2pix' else 'to_transformed'
+  return pairs(images, config.task.transform, direction=direction)
+
+
+def source(arrays: dict[str, np.ndarray], key: jax.Array, batch_size: int, *,
+           paired: bool) -> loop.Source:
+  """Shuffled batches of uint8 ``arrays`` on the device, scaled to [-1, 1]: a
+  :class:`jaxgan.loop.Source`.
+
+  ``paired``: every array is indexed by the same :func:`jaxgan.data.batch_indices`
+  ``(key, t)`` (row ``n`` of ``x`` goes with row ``n`` of ``y``). Unpaired: array ``i`` (in
+  sorted name order) has its own shuffle, ``batch_indices(fold_in(key, i), t)``. Batch ``t`` is a
+  function of ``(key, t)``, so a resumed run finds its place in O(1).
+  """
+  names = sorted(arrays)
+  sizes = {k: arrays[k].shape[0] for k in names}
+  for k in names:
+    data_lib.steps_per_epoch(sizes[k], batch_size)  # A clear error for too few examples.
+  if paired and len(set(sizes.values())) != 1:
+    raise ValueError(f'paired arrays must have one size, got {sizes}')
+
+  def plan(start, length):
+    if paired:
+      idx = data_lib.batch_indices(key, start, length, num_examples=sizes[names[0]],
+                                   batch_size=batch_size)
+      return {k: idx for k in names}
+    return {k: data_lib.batch_indices(jax.random.fold_in(key, i), start, length,
+                                      num_examples=sizes[k], batch_size=batch_size)
+            for i, k in enumerate(names)}
+
+  plan = jax.jit(plan, static_argnums=1)
+  return loop.Source(
+      data=dict(arrays), plan=plan,
+      batch=lambda data, idx: {k: data_lib.to_unit_range(data[k][idx[k]]) for k in names})
+
+
+def adam_pair(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """Adam for G and D with ``train.g_lr``, ``train.d_lr``, ``train.b1``, ``train.b2`` (both
+  papers: 2e-4, beta1 = 0.5)."""
+  t = config.train
+  return (optax.adam(t.g_lr, b1=t.b1, b2=t.b2), optax.adam(t.d_lr, b1=t.b1, b2=t.b2))
+
+
+def check_batch(batch: dict, step: int, *, batch_size: int, image_shape) -> None:
+  """:func:`jaxgan.faults.check_batch` on every array of a translation batch."""
+  for name, x in batch.items():
+    try:
+      faults.check_batch({'x': x}, data_shape=tuple(image_shape), batch_size=batch_size,
+                         value_range=(-1.0, 1.0), step=step)
+    except ValueError as e:
+      raise ValueError(str(e).replace("batch['x']", f'batch[{name!r}]')) from None
+
+
+def base_config(trainer: str):
+  """The fields every translation config has (``configs/pix2pix_*.py``, ``configs/cyclegan_*.py``
+  fill in the system's own ``model`` and ``loss``): data, task, and the driver's ``train``."""
+  import ml_collections
+
+  config = ml_collections.ConfigDict()
+  config.trainer = trainer
+  config.seed = 0
+  config.data = ml_collections.ConfigDict(
+      {'name': 'mnist', 'name_b': '', 'data_dir': None, 'download': False})
+  config.data.data_dir = ml_collections.config_dict.placeholder(str)
+  config.task = ml_collections.ConfigDict(
+      {'transform': 'dilate', 'direction': 'to_transformed', 'split': 30_000})
+  config.model = ml_collections.ConfigDict()
+  config.loss = ml_collections.ConfigDict()
+  config.train = ml_collections.ConfigDict({
+      'num_steps': 5000, 'batch_size': 64, 'g_lr': 2e-4, 'd_lr': 2e-4, 'b1': 0.5, 'b2': 0.999,
+      'log_every': 100, 'sample_every': 1000, 'checkpoint_every': 1000, 'keep_checkpoints': 2,
+      'num_samples': 8, 'parallel': 'none', 'on_nonfinite': 'stop', 'chunk_mode': 'auto'})
+  return config

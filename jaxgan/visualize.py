@@ -62,3 +62,13 @@ def save_samples(path: str, real: np.ndarray, fake: np.ndarray, *, title: str = 
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def save_strips(path: str, columns: list[np.ndarray]) -> None:
+  """One row per example, one column per array: e.g. ``[input, output, truth]``, each
+  ``(N, H, W, C)`` in [-1, 1], written as an ``N x len(columns)`` grid (:func:`image_grid`)."""
+  shapes = {np.shape(c) for c in columns}
+  if len(shapes) != 1:
+    raise ValueError(f'save_strips needs columns of one shape, got {sorted(shapes)}')
+  stacked = np.stack([np.asarray(c) for c in columns], axis=1)
+  save_image_grid(path, stacked.reshape((-1, *stacked.shape[2:])), columns=len(columns))
