@@ -12,7 +12,8 @@ shard_map at the call site), :mod:`jaxgan.experiment` (builders from a config),
 :mod:`jaxgan.latent` (interpolation, latent arithmetic), :mod:`jaxgan.metrics` (FID, scores,
 sample distances, mode coverage), :mod:`jaxgan.eval` (the evaluation classifier) and
 ``python -m jaxgan.sample``. Against mode collapse: :mod:`jaxgan.mode_collapse`. Dynamics of the
-game: :mod:`jaxgan.dynamics`. Semi-supervised: :mod:`jaxgan.semi_supervised`.
+game: :mod:`jaxgan.dynamics`. Semi-supervised: :mod:`jaxgan.semi_supervised`. Image-to-image
+translation: :mod:`jaxgan.translation` (tasks, data), :mod:`jaxgan.pix2pix`, :mod:`jaxgan.cyclegan`.
 
 Submodules load on first use (``jaxgan.dynamics`` works without importing it first), so that
 ``import jaxgan`` does not pay for orbax, TensorFlow or matplotlib.
@@ -23,10 +24,10 @@ import importlib
 __version__ = '0.1.0'
 
 _MODULES = (
-    'checkpoint', 'conditional', 'config', 'data', 'dynamics', 'eval', 'experiment', 'faults',
-    'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics', 'mode_collapse',
-    'models', 'parallel', 'penalties', 'rng', 'sample', 'semi_supervised',
-    'semi_supervised_train', 'train', 'visualize',
+    'checkpoint', 'conditional', 'config', 'cyclegan', 'data', 'dynamics', 'eval', 'experiment',
+    'faults', 'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics',
+    'mode_collapse', 'models', 'parallel', 'penalties', 'pix2pix', 'rng', 'sample',
+    'semi_supervised', 'semi_supervised_train', 'train', 'translation', 'visualize',
 )
 # Names re-exported at the top level, and the module each comes from.
 _NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',

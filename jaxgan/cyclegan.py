@@ -29,8 +29,9 @@ import numpy as np
 from jax import lax
 
 from jaxgan import data as data_lib
-from jaxgan import game, losses, translation, visualize
+from jaxgan import game, losses, train, translation, visualize
 from jaxgan.layers import AdjointConvTranspose
+from jaxgan.pix2pix import PatchDiscriminator
 
 # PyTorch's InstanceNorm2d epsilon (the reference implementation's).
 NORM_EPSILON = 1e-5
@@ -247,8 +248,6 @@ def discriminator_objective(generator: nn.Module, discriminator: nn.Module) -> g
 def build_models(config) -> tuple[ResnetGenerator, nn.Module]:
   """One generator architecture for both maps, one PatchGAN for both discriminators
   (``config.model``: ``features``, ``num_blocks``, ``d_features``, ``d_layers``)."""
-  from jaxgan.pix2pix import PatchDiscriminator
-
   channels = data_lib.data_shape(config.data.name)[-1]
   m = config.model
   return (ResnetGenerator(out_channels=channels, features=m.features, num_blocks=m.num_blocks),
@@ -293,8 +292,6 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
   """Trains the CycleGAN of ``config`` (``configs/cyclegan_*.py``) on unpaired domains
   (:func:`jaxgan.translation.unpaired`) with the one driver (:func:`jaxgan.train.drive`).
   ``samples/step_<N>.png``: rows of test ``a`` | ``G(a)`` | truth ``T(a)`` | ``F(G(a))``."""
-  from jaxgan import train  # The driver imports the GAN builders; they never import this.
-
   translation.validate(config)
   axis_name = None if config.train.parallel == 'none' else train.AXIS_NAME
   generator, discriminator = build_models(config)

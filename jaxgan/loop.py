@@ -161,7 +161,11 @@ def make_chunk(train_step: Callable, batch_fn: Callable, *,
     def body(state, x):
       return train_step(state, _local(batch_fn(data, x), axis_name), key)
 
-    state, metrics = lax.scan(body, state, xs)
+    if jax.tree.leaves(xs)[0].shape[0] == 1:  # One step (stepwise): no loop for XLA to run.
+      state, metrics = body(state, jax.tree.map(lambda a: a[0], xs))
+      metrics = jax.tree.map(lambda m: m[None], metrics)
+    else:
+      state, metrics = lax.scan(body, state, xs)
     out = {'last': jax.tree.map(lambda m: m[-1], metrics),
            'mean': jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics),
            'watched': {k: metrics[k] for k in faults.WATCHED_METRICS if k in metrics}}

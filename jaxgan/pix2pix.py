@@ -35,7 +35,7 @@ import numpy as np
 from jax import lax
 
 from jaxgan import data as data_lib
-from jaxgan import game, gan, losses, translation, visualize
+from jaxgan import game, gan, losses, train, translation, visualize
 from jaxgan.layers import AdjointConvTranspose
 
 # PyTorch's InstanceNorm2d epsilon (the reference implementation's).
@@ -283,8 +283,6 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
   """Trains the pix2pix of ``config`` (``configs/pix2pix_*.py``) with the one driver
   (:func:`jaxgan.train.drive`): ``metrics.jsonl`` (with ``l1``, ``g_gan``), checkpoints and
   resume as every run, and ``samples/step_<N>.png``: rows of test input | G(input) | truth."""
-  from jaxgan import train  # The driver imports the GAN builders; they never import this.
-
   translation.validate(config)
   parallel = config.train.parallel
   axis_name = None if parallel == 'none' else train.AXIS_NAME

@@ -204,7 +204,8 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   dp = parallel_lib.parallelize_chunk(
       loop.make_chunk(train_step, source.batch, axis_name=axis_name), parallel, devices,
       donate=not stop)  # 'stop' keeps each chunk's initial state, to rerun its good steps.
-  run = dp.step if loop.use_scan(config) else loop.stepwise(dp.step)
+  scanned = loop.use_scan(config)
+  run = dp.step if scanned else loop.stepwise(dp.step)
   data = dp.put_batch(source.data)
   writer = _writer(workdir)
   progress = _Progress(total, start)
@@ -238,8 +239,10 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
     writer.write_scalars(step, {**scalars, **{f'chunk_mean/{k}': v for k, v in means.items()}})
     progress.update(step, scalars['steps_per_sec'], scalars)
 
-  # A chunk whose end needs no state (no sample, checkpoint or evaluation) is read while the
-  # next one runs: the host's logging overlaps the device's steps.
+  # A scanned chunk whose end needs no state (no sample, checkpoint or evaluation) is read while
+  # the next one runs: the host's logging overlaps the device's steps. (Stepwise chunks are not:
+  # the CPU runs their steps as they are dispatched, so a pending chunk's steps/s would count
+  # the next chunk's time.)
   pending = None
   for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
     xs = source.plan(first, length)
@@ -251,7 +254,7 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
         log(pending_step, host, {})
       pending = None
     step = first + length
-    if not (step == total or should_stop is not None or step % t.sample_every == 0
+    if scanned and not (step == total or should_stop is not None or step % t.sample_every == 0
             or step % t.checkpoint_every == 0
             or (evaluate is not None and step % t.eval_every == 0)):
       pending = (first, length, xs, before, out)

@@ -15,9 +15,10 @@ from chex import assert_trees_all_close
 from jaxgan import checkpoint, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# ssgan_mnist.py has its own trainer and end-to-end tests (tests/test_semi_supervised.py).
-CONFIGS = sorted(set(glob.glob(os.path.join(ROOT, 'configs', '*.py')))
-                 - {os.path.join(ROOT, 'configs', 'ssgan_mnist.py')})
+# ssgan_mnist.py, pix2pix_*.py and cyclegan_*.py have their own trainers and end-to-end tests
+# (tests/test_semi_supervised.py, tests/test_translation_train.py).
+CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
+                 if not os.path.basename(p).startswith(('ssgan_', 'pix2pix_', 'cyclegan_')))
 # 25-50 s each on 2 cores (their compilations); tests/test_image_configs.py trains one step of
 # each in the default run, and dcgan_mnist keeps an image config here.
 SLOW_CONFIGS = ('acgan_mnist', 'cgan_mnist', 'dcgan_cifar10', 'dcgan_fashion_mnist')

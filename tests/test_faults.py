@@ -146,9 +146,9 @@ def test_image_run_resumed_anywhere_is_bit_exact_and_reads_no_earlier_batch(tmp_
     finally:
       loop.image_source = original
   assert_bit_equal(resumed, straight)
-  # Step 6: the first batch's check and the one chunk 6..9; step 0: the real images that the
-  # sample pictures show beside the fakes. Nothing from steps 1-5 is recomputed.
-  assert starts == [6, 0, 6]
+  # Step 0: the real images that the sample pictures show beside the fakes; step 6: the first
+  # batch's check and the one chunk 6..9. Nothing from steps 1-5 is recomputed.
+  assert starts == [0, 6, 6]
   assert metric_rows(str(tmp_path / 'resumed')) == metric_rows(str(tmp_path / 'straight'))
 
 
