@@ -18,8 +18,8 @@ them) are scored with jaxgan's MNIST classifier (``jaxgan/eval/weights/mnist``):
 Prints a Markdown table, writes the numbers to ``--out`` and a sample grid per model (a class
 grid for the conditional model) to ``--samples_dir``.
 
-Training is :func:`jaxgan.train.train_and_evaluate` itself (scanned chunks, the whole split on
-the device), in a temporary workdir (or ``--workdir/<config>``), with the budget as its
+Training is :func:`jaxgan.train.train_and_evaluate` itself (its chunks, the whole split on the
+device), in a temporary workdir (or ``--workdir/<config>``), with the budget as its
 ``should_stop``: asked after each chunk (``train.log_every`` steps here), so a run may overshoot
 the budget by up to one chunk, and the budget counts everything the call does (loading the split
 onto the device, compiling, the final sample grid and checkpoint). Periodic sampling,

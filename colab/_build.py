@@ -693,16 +693,18 @@ show_figure(fig)
 ## The trained generator, restored from its checkpoint
 
 `jaxgan.train.build_models` rebuilds the networks from the config and
-`jaxgan.checkpoint.restore_latest` loads the latest checkpoint into a freshly initialized state
-of the same shape. Sampling runs batch norm in inference mode, on one device.
+`jaxgan.checkpoint.restore_latest` loads the latest checkpoint into the structure of a state
+initialized from the config (`jax.eval_shape`: its shapes and dtypes, nothing computed).
+Sampling runs batch norm in inference mode, on one device.
 '''),
     code(r'''
 generator, discriminator = train.build_models(config)
 g_optimizer, d_optimizer = train.optimizers(config)
-template = jax.jit(lambda key: train.init_state(  # jit: one compilation instead of op by op
+# eval_shape: the state's structure, shapes and dtypes, traced but neither compiled nor computed.
+template = jax.eval_shape(lambda key: train.init_state(
     key, generator=generator, discriminator=discriminator, g_optimizer=g_optimizer,
     d_optimizer=d_optimizer, latent_dim=config.model.latent_dim,
-    data_shape=jaxgan.data.data_shape(config.data.name)))(jax.random.PRNGKey(0))
+    data_shape=jaxgan.data.data_shape(config.data.name)), jax.random.PRNGKey(0))
 manager = checkpoint.manager(WORKDIR, keep=config.train.keep_checkpoints)
 state = checkpoint.restore_latest(manager, template)
 manager.close()

@@ -12,20 +12,8 @@ halved from the paper's (``features=32``) to train on a CPU.
 Writes rows of test edges | G(edges) | item to ``samples/`` every 1,000 steps.
 """
 
-from jaxgan.translation import base_config
+from jaxgan import pix2pix
 
 
 def get_config():
-  config = base_config('pix2pix')
-  config.data.name = 'fashion_mnist'
-  config.task.transform = 'edges'
-  config.task.direction = 'from_transformed'
-  config.model.features = 32
-  config.model.dropout_rate = 0.5
-  config.model.d_features = 32
-  config.model.d_layers = 1
-  config.loss.name = 'non_saturating'
-  config.loss.l1_weight = 100.0
-  config.loss.gan_weight = 1.0
-  config.train.num_steps = 3000
-  return config
+  return pix2pix.base_config('fashion_mnist', 'edges')

@@ -11,20 +11,8 @@ their blurry median, L1 + cGAN (this config) a sharp, plausible one. Otherwise a
         --config.data.data_dir=../shared/data/tensorflow_datasets
 """
 
-from jaxgan.translation import base_config
+from jaxgan import pix2pix
 
 
 def get_config():
-  config = base_config('pix2pix')
-  config.data.name = 'mnist'
-  config.task.transform = 'top_half'
-  config.task.direction = 'from_transformed'
-  config.model.features = 32
-  config.model.dropout_rate = 0.5
-  config.model.d_features = 32
-  config.model.d_layers = 1
-  config.loss.name = 'non_saturating'
-  config.loss.l1_weight = 100.0
-  config.loss.gan_weight = 1.0
-  config.train.num_steps = 3000
-  return config
+  return pix2pix.base_config('mnist', 'top_half')

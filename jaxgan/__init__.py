@@ -14,6 +14,9 @@ sample distances, mode coverage), :mod:`jaxgan.eval` (the evaluation classifier)
 ``python -m jaxgan.sample``. Against mode collapse: :mod:`jaxgan.mode_collapse`. Dynamics of the
 game: :mod:`jaxgan.dynamics`. Semi-supervised: :mod:`jaxgan.semi_supervised`. Image-to-image
 translation: :mod:`jaxgan.translation` (tasks, data), :mod:`jaxgan.pix2pix`, :mod:`jaxgan.cyclegan`.
+Super-resolution: :mod:`jaxgan.super_resolution` (SRResNet, SRGAN). The other generative
+families, as baselines: :mod:`jaxgan.vae`, :mod:`jaxgan.pixelcnn`, :mod:`jaxgan.realnvp`,
+:mod:`jaxgan.rbm`.
 
 Submodules load on first use (``jaxgan.dynamics`` works without importing it first), so that
 ``import jaxgan`` does not pay for orbax, TensorFlow or matplotlib.
@@ -26,8 +29,9 @@ __version__ = '0.1.0'
 _MODULES = (
     'checkpoint', 'conditional', 'config', 'cyclegan', 'data', 'dynamics', 'eval', 'experiment',
     'faults', 'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics',
-    'mode_collapse', 'models', 'parallel', 'penalties', 'pix2pix', 'rng', 'sample',
-    'semi_supervised', 'semi_supervised_train', 'train', 'translation', 'visualize',
+    'mode_collapse', 'models', 'parallel', 'penalties', 'pix2pix', 'pixelcnn', 'rbm', 'realnvp',
+    'rng', 'sample', 'semi_supervised', 'semi_supervised_train', 'super_resolution', 'train',
+    'translation', 'vae', 'visualize',
 )
 # Names re-exported at the top level, and the module each comes from.
 _NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',

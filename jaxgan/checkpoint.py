@@ -229,7 +229,9 @@ def restore_latest(mgr: ocp.CheckpointManager, like, *, config=None):
 
   Args:
     mgr: from :func:`manager`.
-    like: a state of the structure, shapes and dtypes to restore (e.g. a freshly initialized one).
+    like: a state of the structure, shapes and dtypes to restore (e.g. a freshly initialized one,
+      or its ``jax.eval_shape``: ``jax.ShapeDtypeStruct`` leaves; returned as is if there is no
+      checkpoint).
     config: the run's config, only to name the fields that differ in a mismatch error.
 
   Raises:

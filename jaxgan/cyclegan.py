@@ -20,16 +20,13 @@ arrays meant to live in the train state, so a resumed run continues exactly.
 
 from __future__ import annotations
 
-import functools
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxgan import data as data_lib
-from jaxgan import game, losses, train, translation, visualize
+from jaxgan import game, losses, train, translation
 from jaxgan.layers import AdjointConvTranspose
 from jaxgan.pix2pix import PatchDiscriminator
 
@@ -296,23 +293,14 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
   axis_name = None if config.train.parallel == 'none' else train.AXIS_NAME
   generator, discriminator = build_models(config)
   init_key, step_key, data_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-  state = init_state(config, init_key, generator, discriminator)
-  domains = translation.load_task(config)
-  test = {k: v[:config.train.num_samples] for k, v in translation.load_task(
-      config, split='test').items()}
-  test = jax.tree.map(lambda a: np.asarray(data_lib.to_unit_range(a)), test)
   g = jax.jit(lambda params, x: _apply(generator, params, x))
 
-  def save_samples(state, path, step):
-    fake = g(state.g_params['a_to_b'], test['x'])
-    back = g(state.g_params['b_to_a'], fake)
-    visualize.save_strips(path, [test['x'], np.asarray(fake), test['y'], np.asarray(back)])
+  def strips(state, a, truth):
+    fake = g(state.g_params['a_to_b'], a)
+    return [a, fake, truth, g(state.g_params['b_to_a'], fake)]
 
-  shape = data_lib.data_shape(config.data.name)
-  return train.drive(
-      config, workdir, state=state,
+  return translation.drive(
+      config, workdir, state=init_state(config, init_key, generator, discriminator),
       train_step=build_train_step(config, generator, discriminator, axis_name=axis_name),
-      source=translation.source(domains, data_key, config.train.batch_size, paired=False),
-      step_key=step_key, save_samples=save_samples, axis_name=axis_name, should_stop=should_stop,
-      check_batch=functools.partial(translation.check_batch, batch_size=config.train.batch_size,
-                                    image_shape=shape))
+      strips=strips, data_key=data_key, step_key=step_key, paired=False, axis_name=axis_name,
+      should_stop=should_stop)

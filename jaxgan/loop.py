@@ -37,7 +37,7 @@ import numpy as np
 from jax import lax
 
 from jaxgan import data as data_lib
-from jaxgan import faults
+from jaxgan import faults, models
 
 LOADERS = ('device', 'host')
 
@@ -205,12 +205,15 @@ CHUNK_MODES = ('auto', 'scan', 'stepwise')
 
 
 def use_scan(config) -> bool:
-  """Whether the driver scans its chunks (``train.chunk_mode``): ``'auto'`` scans toy data,
-  and image data unless the backend is a CPU (see :func:`stepwise`)."""
+  """Whether the driver scans its chunks (``train.chunk_mode``): ``'auto'`` scans unless the
+  backend is a CPU and the model has convolutions (``config.model.name`` not in
+  :data:`jaxgan.models.DENSE_MODELS`; the image-to-image systems' models have them), which
+  XLA:CPU runs many times slower inside a loop (see :func:`stepwise`)."""
   mode = config.train.get('chunk_mode', 'auto')
   if mode != 'auto':
     return mode == 'scan'
-  return config.data.name in data_lib.TOY_DATASETS or jax.default_backend() != 'cpu'
+  return (jax.default_backend() != 'cpu'
+          or config.get('model', {}).get('name') in models.DENSE_MODELS)
 
 
 def head(xs, length: int):

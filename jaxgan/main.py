@@ -10,7 +10,15 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import checkpoint, cyclegan, faults, pix2pix, semi_supervised_train, train
+from jaxgan import (
+  checkpoint,
+  cyclegan,
+  faults,
+  pix2pix,
+  semi_supervised_train,
+  super_resolution,
+  train,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
@@ -33,6 +41,8 @@ def main(argv):
       pix2pix.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     elif trainer == 'cyclegan':
       cyclegan.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif trainer in super_resolution.SYSTEMS:  # 'srresnet', 'srgan'
+      super_resolution.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     else:
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (faults.NonFiniteError, checkpoint.CheckpointMismatchError,

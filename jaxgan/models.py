@@ -29,6 +29,9 @@ from jaxgan.layers import AdjointConvTranspose
 
 # The names config.model.name takes (jaxgan.experiment.build_models).
 MODELS = ('gaussian_1d_mlp', 'mnist_mlp', 'mlp', 'dcgan')
+# Those without convolutions: XLA:CPU runs them as fast inside a lax.scan as alone
+# (jaxgan.loop.use_scan).
+DENSE_MODELS = ('gaussian_1d_mlp', 'mnist_mlp', 'mlp')
 
 ACTIVATIONS: dict[str, Callable] = {
     'relu': nn.relu,

@@ -31,11 +31,10 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxgan import data as data_lib
-from jaxgan import game, gan, losses, train, translation, visualize
+from jaxgan import game, gan, losses, train, translation
 from jaxgan.layers import AdjointConvTranspose
 
 # PyTorch's InstanceNorm2d epsilon (the reference implementation's).
@@ -238,6 +237,26 @@ def generator_objective(generator: nn.Module, discriminator: nn.Module, *,
   return objective
 
 
+def base_config(data_name: str, transform: str):
+  """pix2pix as the paper trains it, scaled to 28x28 images on a CPU: the config of
+  ``configs/pix2pix_*.py`` for ``data_name`` and the task ``transform``
+  (:data:`jaxgan.translation.TRANSFORMS`), G's input being the transformed image.
+
+  U-Net G with ``features=32`` (half the paper's 64) and dropout 0.5 as its noise, a PatchGAN D
+  with one strided layer (``d_layers=1``: 16x16 patches, :data:`RECEPTIVE_FIELD`; see
+  :class:`PatchDiscriminator`) and ``d_features=32``; loss =
+  non-saturating cGAN + 100 L1; Adam 2e-4 / b1 0.5, batch 64, 3,000 steps.
+  """
+  config = translation.base_config('pix2pix')
+  config.data.name = data_name
+  config.task.transform = transform
+  config.task.direction = 'from_transformed'
+  config.model.update({'features': 32, 'dropout_rate': 0.5, 'd_features': 32, 'd_layers': 1})
+  config.loss.update({'name': 'non_saturating', 'l1_weight': 100.0, 'gan_weight': 1.0})
+  config.train.num_steps = 3000
+  return config
+
+
 def build_models(config) -> tuple[UNetGenerator, PatchDiscriminator]:
   """The U-Net G and the PatchGAN D of ``config.model`` (``features``, ``d_features``,
   ``dropout_rate``, ``d_layers``) for ``config.data``'s images."""
@@ -284,26 +303,13 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
   (:func:`jaxgan.train.drive`): ``metrics.jsonl`` (with ``l1``, ``g_gan``), checkpoints and
   resume as every run, and ``samples/step_<N>.png``: rows of test input | G(input) | truth."""
   translation.validate(config)
-  parallel = config.train.parallel
-  axis_name = None if parallel == 'none' else train.AXIS_NAME
+  axis_name = None if config.train.parallel == 'none' else train.AXIS_NAME
   generator, discriminator = build_models(config)
   init_key, step_key, data_key, sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)
-  state = init_state(config, init_key, generator, discriminator)
-  pairs = translation.load_task(config)
-  test = {k: v[:config.train.num_samples] for k, v in translation.load_task(
-      config, split='test').items()}
-  test = jax.tree.map(lambda a: np.asarray(data_lib.to_unit_range(a)), test)
   generate = jax.jit(functools.partial(translate, generator))
-
-  def save_samples(state, path, step):
-    out = np.asarray(generate(state.g_params, test['x'], sample_key))
-    visualize.save_strips(path, [test['x'], out, test['y']])
-
-  shape = data_lib.data_shape(config.data.name)
-  return train.drive(
-      config, workdir, state=state,
+  return translation.drive(
+      config, workdir, state=init_state(config, init_key, generator, discriminator),
       train_step=build_train_step(config, generator, discriminator, axis_name=axis_name),
-      source=translation.source(pairs, data_key, config.train.batch_size, paired=True),
-      step_key=step_key, save_samples=save_samples, axis_name=axis_name, should_stop=should_stop,
-      check_batch=functools.partial(translation.check_batch, batch_size=config.train.batch_size,
-                                    image_shape=shape))
+      strips=lambda state, x, y: [x, generate(state.g_params, x, sample_key), y],
+      data_key=data_key, step_key=step_key, paired=True, axis_name=axis_name,
+      should_stop=should_stop)

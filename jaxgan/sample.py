@@ -38,7 +38,9 @@ def load_run(workdir: str) -> tuple[ml_collections.ConfigDict, object, game.GANS
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   generator, discriminator = experiment.build_models(config)
-  like = experiment.init_state(config, jax.random.PRNGKey(0), generator, discriminator)
+  # The state's structure, shapes and dtypes only (traced, not compiled): the checkpoint fills it.
+  like = jax.eval_shape(lambda key: experiment.init_state(config, key, generator, discriminator),
+                        jax.random.PRNGKey(0))
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
   if manager.latest_step() is None:
     raise ValueError(f'no checkpoint in {os.path.join(workdir, "checkpoints")!r}')

@@ -27,6 +27,7 @@ completion of the hidden bottom half): ``pairs(images, 'edges', direction='from_
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -34,7 +35,7 @@ import numpy as np
 import optax
 
 from jaxgan import data as data_lib
-from jaxgan import faults, loop
+from jaxgan import faults, loop, train, visualize
 
 # The morphological gradient above which edges() marks a pixel as an edge (out of 255): strokes
 # and garment outlines, whose gradient is near 255, pass; faint anti-aliasing and texture do not.
@@ -319,6 +320,36 @@ def check_batch(batch: dict, step: int, *, batch_size: int, image_shape) -> None
                          value_range=(-1.0, 1.0), step=step)
     except ValueError as e:
       raise ValueError(str(e).replace("batch['x']", f'batch[{name!r}]')) from None
+
+
+def drive(config, workdir: str, *, state, train_step: Callable, strips: Callable,
+          data_key: jax.Array, step_key: jax.Array, paired: bool, axis_name: str | None = None,
+          should_stop: Callable[[int], bool] | None = None):
+  """A translation system trained on its task by the one driver (:func:`jaxgan.train.drive`).
+
+  The training split's task (:func:`load_task`) feeds ``train_step`` (:func:`source` with
+  ``data_key``; every batch checked by :func:`check_batch` before anything compiles), and
+  ``samples/step_<N>.png`` shows ``strips(state, x, y)`` (a list of ``(N, H, W, C)`` arrays, one
+  column of :func:`jaxgan.visualize.save_strips` each) for the first ``train.num_samples`` test
+  pairs ``(x, y)`` in [-1, 1]: for pix2pix input and truth, for CycleGAN ``a`` and ``T(a)``.
+
+  Returns:
+    The final state, as :func:`jaxgan.train.drive`.
+  """
+  test = {k: np.asarray(data_lib.to_unit_range(v[:config.train.num_samples]))
+          for k, v in load_task(config, split='test').items()}
+
+  def save_samples(state, path, step):
+    del step
+    visualize.save_strips(path, [np.asarray(a) for a in strips(state, test['x'], test['y'])])
+
+  batch_size = config.train.batch_size
+  return train.drive(
+      config, workdir, state=state, train_step=train_step,
+      source=source(load_task(config), data_key, batch_size, paired=paired), step_key=step_key,
+      save_samples=save_samples, axis_name=axis_name, should_stop=should_stop,
+      check_batch=functools.partial(check_batch, batch_size=batch_size,
+                                    image_shape=data_lib.data_shape(config.data.name)))
 
 
 def base_config(trainer: str):

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -15,10 +16,12 @@ from chex import assert_trees_all_close
 from jaxgan import checkpoint, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# ssgan_mnist.py, pix2pix_*.py and cyclegan_*.py have their own trainers and end-to-end tests
-# (tests/test_semi_supervised.py, tests/test_translation_train.py).
+# ssgan_mnist.py, pix2pix_*.py, cyclegan_*.py and sr*_mnist.py have their own trainers and
+# end-to-end tests (tests/test_semi_supervised.py, tests/test_translation_train.py,
+# tests/test_super_resolution.py).
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
-                 if not os.path.basename(p).startswith(('ssgan_', 'pix2pix_', 'cyclegan_')))
+                 if not os.path.basename(p).startswith(
+                     ('ssgan_', 'pix2pix_', 'cyclegan_', 'srgan_', 'srresnet_')))
 # 25-50 s each on 2 cores (their compilations); tests/test_image_configs.py trains one step of
 # each in the default run, and dcgan_mnist keeps an image config here.
 SLOW_CONFIGS = ('acgan_mnist', 'cgan_mnist', 'dcgan_cifar10', 'dcgan_fashion_mnist')
@@ -69,6 +72,10 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
   mgr = checkpoint.manager(str(tmp_path / 'b'), keep=3)
   assert mgr.latest_step() == 4
   assert_trees_all_close(checkpoint.restore_latest(mgr, straight), straight, atol=0, rtol=0)
+  # An abstract template (shapes and dtypes only, nothing computed) restores the same arrays.
+  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype),
+                          straight)
+  assert_trees_all_close(checkpoint.restore_latest(mgr, abstract), straight, atol=0, rtol=0)
 
 
 def test_command_line_trains_and_resumes(tmp_path):

@@ -187,3 +187,13 @@ def test_a_stepwise_chunk_equals_the_scanned_chunk():
   np.testing.assert_allclose(got, want, rtol=1e-6)
   chex.assert_trees_all_close(got_out, want_out, rtol=1e-6)
   assert got_out['watched']['d_loss'].shape == (5,)
+
+
+@pytest.mark.parametrize('name,mode,want', [
+    ('mnist_mlp', 'auto', True), ('mlp', 'auto', True), ('dcgan', 'auto', False),
+    ('dcgan', 'scan', True), ('mnist_mlp', 'stepwise', False)])
+def test_auto_chunks_scan_dense_models_and_run_convolutions_stepwise_on_a_cpu(name, mode, want):
+  assert jax.default_backend() == 'cpu'
+  config = config_lib.default_config()
+  config.model.name, config.train.chunk_mode = name, mode
+  assert loop.use_scan(config) is want
