@@ -343,7 +343,7 @@ def test_srresnet_step_trains_g_alone_and_evaluator_uses_the_sr_convention():
   assert 0 < scores['ssim'] < 1
 
 
-@pytest.mark.slow  # Three driver runs of the one-player game: about 30 s on a shared 2-core CPU.
+@pytest.mark.slow  # Three more driver runs (the one-player game): about 15 s on 2 cores.
 def test_srresnet_trains_from_config_and_resumes_exactly(tmp_path):
   with tfds.testing.mock_data(num_examples=16):
     straight = sr.train_and_evaluate(_config('srresnet_mnist', eval_every=2),
@@ -356,4 +356,5 @@ def test_srresnet_trains_from_config_and_resumes_exactly(tmp_path):
   rows = _rows(tmp_path / 'b')
   assert [r['d_loss'] for r in rows] == [0.0] * 4 and rows[-1]['d_grad_norm'] == 0.0
   np.testing.assert_allclose([r['g_loss'] for r in rows], [r['content'] for r in rows])
-  assert 0 < rows[-1]['ssim'] <= 1 and np.isfinite(rows[-1]['psnr'])  # The test set's.
+  # The test set's scores (mock images are noise: SSIM near 0, of either sign).
+  assert -1 <= rows[-1]['ssim'] <= 1 and np.isfinite(rows[-1]['psnr'])
