@@ -535,11 +535,7 @@ def validate(config, *, num_devices: int | None = None) -> None:
     raise ValueError(f'config.model.output={config.model.output!r} is not allowed; expected '
                      f'one of {list(OUTPUTS)}')
   t = config.train
-  if t.batch_size < 1:
-    raise ValueError(f'config.train.batch_size={t.batch_size} must be >= 1')
-  for name in ('num_steps', 'log_every', 'sample_every', 'checkpoint_every'):
-    if t[name] < 1:
-      raise ValueError(f'config.train.{name}={t[name]} must be >= 1')
+  train.check_driver_fields(config)
   if t.eval_every < 0 or t.num_eval < 1:
     raise ValueError(f'config.train.eval_every={t.eval_every} must be >= 0 and '
                      f'config.train.num_eval={t.num_eval} >= 1')

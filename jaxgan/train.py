@@ -287,6 +287,18 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   return jax.device_get(dp.get_state(dp_state))
 
 
+def check_driver_fields(config: ml_collections.ConfigDict) -> None:
+  """One-line ``ValueError`` messages for the ``config.train`` fields :func:`drive` counts with
+  (``batch_size``, ``num_steps`` and the ``*_every`` intervals: each >= 1), for the systems'
+  own ``validate`` (:mod:`jaxgan.translation`, :mod:`jaxgan.super_resolution`)."""
+  t = config.train
+  if t.batch_size < 1:
+    raise ValueError(f'config.train.batch_size={t.batch_size} must be >= 1')
+  for name in ('num_steps', 'log_every', 'sample_every', 'checkpoint_every'):
+    if t[name] < 1:
+      raise ValueError(f'config.train.{name}={t[name]} must be >= 1')
+
+
 def _writer(workdir: str):
   """TensorBoard event files in ``workdir/tensorboard``: clu's writer (it loads TensorFlow), in a
   thread of its own so that the next chunk does not wait for the writes."""

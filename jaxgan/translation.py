@@ -243,11 +243,7 @@ def validate(config) -> None:
                        f'{config.data.name!r} is {shape_a}, config.data.name_b={name_b!r} is '
                        f'{shape_b}')
   t = config.train
-  if t.batch_size < 1:
-    raise ValueError(f'config.train.batch_size={t.batch_size} must be >= 1')
-  for name in ('num_steps', 'log_every', 'sample_every', 'checkpoint_every'):
-    if t[name] < 1:
-      raise ValueError(f'config.train.{name}={t[name]} must be >= 1')
+  train.check_driver_fields(config)
   if t.parallel != 'none' and config.trainer == 'cyclegan' and config.model.pool_size:
     raise ValueError(f"config.train.parallel={t.parallel!r}: CycleGAN's history pool is one "
                      "per run; train it with parallel='none' (or model.pool_size=0)")
