@@ -57,15 +57,17 @@ from jaxgan.eval import classifier  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 ROWS = ('truth', 'nearest', 'bicubic', 'srresnet', 'srgan', 'srgan_classifier')
-DATASETS = ('mnist', 'fashion_mnist')
+DATASETS = ('mnist', 'fashion_mnist', 'photos')
 STRIP_ROWS = ('nearest', 'bicubic', 'srresnet', 'srgan', 'truth')
 FLAGS = flags.FLAGS
 
 
 def row_config(row: str, *, dataset: str, steps: int, seed: int, data_dir: str | None,
                init_g_from: str = ''):
-  """The config of a trained row: ``configs/srresnet_mnist.py`` or ``configs/srgan_mnist.py``."""
-  name = 'srresnet_mnist' if row == 'srresnet' else 'srgan_mnist'
+  """The config of a trained row: ``configs/srresnet_<d>.py`` or ``configs/srgan_<d>.py``
+  with ``d = photos`` for the photographs and ``mnist`` (its data.name replaced) for digits."""
+  suffix = 'photos' if dataset == 'photos' else 'mnist'
+  name = f'srresnet_{suffix}' if row == 'srresnet' else f'srgan_{suffix}'
   config = runpy.run_path(os.path.join(ROOT, 'configs', f'{name}.py'))['get_config']()
   config.data.name = dataset
   config.data.data_dir = data_dir
@@ -91,25 +93,54 @@ def train_row(config, workdir: str):
   return upscale, int(state.step), cpu_s, wall_s
 
 
-def score(outputs: np.ndarray, truth: np.ndarray, *, scale: int, labels=None, extractor=None,
-          train_stats=None) -> dict:
-  """A row's metrics of ``outputs`` against ``truth``, both ``(N, H, W, C)`` in [-1, 1]."""
-  rgb = truth.shape[-1] == 3
-  psnr = np.concatenate([np.asarray(metrics.psnr(outputs[i:i + 500], truth[i:i + 500],
-                                                 crop_border=scale, y_channel=rgb))
-                         for i in range(0, len(truth), 500)])
-  ssim = np.concatenate([np.asarray(metrics.ssim(outputs[i:i + 500], truth[i:i + 500],
-                                                 crop_border=scale, y_channel=rgb))
-                         for i in range(0, len(truth), 500)])
-  sharp = lambda x: float(np.mean(metrics.gradient_magnitude(x, crop_border=scale)))
-  out = {'psnr': float(np.mean(np.minimum(psnr, 100.0))), 'ssim': float(np.mean(ssim)),
-         'gradient_magnitude': sharp(outputs), 'sharpness': sharp(outputs) / sharp(truth)}
+def score(outputs: list[np.ndarray], truth: list[np.ndarray], *, scale: int, labels=None,
+          extractor=None, train_stats=None) -> dict:
+  """A row's metrics of ``outputs`` against ``truth``: lists of ``(n, H, W, C)`` groups in
+  [-1, 1] (the digits 500 at a time; each photograph alone), means over images."""
+  rgb = truth[0].shape[-1] == 3
+  per_image = {'psnr': [], 'ssim': [], 'out': [], 'truth': []}
+  for made, real in zip(outputs, truth, strict=True):
+    kw = {'crop_border': scale, 'y_channel': rgb}
+    per_image['psnr'].append(np.minimum(np.asarray(metrics.psnr(made, real, **kw)), 100.0))
+    per_image['ssim'].append(np.asarray(metrics.ssim(made, real, **kw)))
+    per_image['out'].append(np.asarray(metrics.gradient_magnitude(made, crop_border=scale)))
+    per_image['truth'].append(np.asarray(metrics.gradient_magnitude(real, crop_border=scale)))
+  mean = {k: float(np.mean(np.concatenate(v))) for k, v in per_image.items()}
+  out = {'psnr': mean['psnr'], 'ssim': mean['ssim'], 'gradient_magnitude': mean['out'],
+         'sharpness': mean['out'] / mean['truth']}
+  if len(truth) > 1 and truth[0].shape[0] == 1:  # Photographs: each one's scores too.
+    out['per_image'] = {k: np.concatenate(v).tolist() for k, v in per_image.items()}
   if extractor is not None:
-    clipped = np.clip(outputs, -1.0, 1.0)
+    clipped = np.clip(np.concatenate(outputs), -1.0, 1.0)
     out['accuracy'] = metrics.label_accuracy(extractor.probs(clipped), labels)
     out['classifier_fid'] = metrics.frechet_distance(
         *metrics.gaussian_statistics(extractor.features(clipped)), *train_stats)
   return out
+
+
+def test_set(dataset: str, *, scale: int, num_test: int, data_dir: str | None):
+  """``(truth groups, labels, strip crops)``: digits in groups of 500 with their labels; the
+  Set3 photographs whole (:func:`jaxgan.super_resolution.crop_to_multiple`), one group each, no
+  labels. ``strip crops`` is a function of a list of same-grouped outputs giving the first 8
+  images (digits) or a 96x96 detail of each photograph, for the figure."""
+  if dataset == 'photos':
+    names = super_resolution.SET3
+    photos = super_resolution.load_photos(names)
+    truth = [np.asarray(data_lib.to_unit_range(
+        super_resolution.crop_to_multiple(photos[n], scale)))[None] for n in names]
+
+    def crops(groups):
+      out = []
+      for g in groups:
+        top, left = g.shape[1] // 3, g.shape[2] // 3  # A detail away from the borders.
+        out.append(g[0, top:top + 96, left:left + 96])
+      return np.stack(out)
+
+    return truth, None, crops
+  test = data_lib.load_images(dataset, split='test', data_dir=data_dir, download=False)
+  images = np.asarray(data_lib.to_unit_range(test['image'][:num_test]))
+  truth = [images[i:i + 500] for i in range(0, len(images), 500)]
+  return truth, np.asarray(test['label'][:num_test]), lambda groups: groups[0][:8]
 
 
 def _define_flags() -> None:
@@ -131,18 +162,18 @@ def main(argv):
     if row not in ROWS:
       raise ValueError(f'--rows: unknown row {row!r}; expected some of {list(ROWS)}')
   dataset, scale = FLAGS.dataset, 4
-  test = data_lib.load_images(dataset, split='test', data_dir=FLAGS.data_dir, download=False)
-  truth = np.asarray(data_lib.to_unit_range(test['image'][:FLAGS.num_test]))
-  labels = np.asarray(test['label'][:FLAGS.num_test])
-  lr = np.asarray(super_resolution.downsample_box(truth, scale))
-  extractor = classifier.shipped_extractor(dataset)
+  truth, labels, crops = test_set(dataset, scale=scale, num_test=FLAGS.num_test,
+                                  data_dir=FLAGS.data_dir)
+  lr = [np.asarray(super_resolution.downsample_box(t, scale)) for t in truth]
+  extractor = classifier.shipped_extractor(dataset) if dataset != 'photos' else None
   train_stats = None
   if extractor is not None:
     train = data_lib.image_arrays(dataset, split='train', data_dir=FLAGS.data_dir,
                                   download=False)
     train_stats = metrics.gaussian_statistics(extractor.features(train['x']))
   result = {'command': ' '.join(['python', 'benchmarks/super_resolution.py', *sys.argv[1:]]),
-            'dataset': dataset, 'scale': scale, 'num_test': len(truth), 'seed': FLAGS.seed,
+            'dataset': dataset, 'scale': scale, 'num_test': sum(len(t) for t in truth),
+            'seed': FLAGS.seed,
             'platform': platform.platform(), 'jax': jax.__version__,
             'jax_backend': jax.default_backend(), 'cpu_count': os.cpu_count(),
             'load_average_start': list(os.getloadavg()), 'rows': []}
@@ -155,7 +186,7 @@ def main(argv):
         outputs = truth
       elif row in ('nearest', 'bicubic'):
         upsample = getattr(super_resolution, f'upsample_{row}')
-        outputs = np.asarray(upsample(lr, scale))
+        outputs = [np.asarray(upsample(x, scale)) for x in lr]
       else:
         if row != 'srresnet' and srresnet_dir is None:
           raise ValueError(f'--rows: {row!r} starts from the SRResNet; list srresnet before it')
@@ -169,14 +200,13 @@ def main(argv):
           srresnet_dir = workdir
         else:
           shutil.rmtree(workdir, ignore_errors=True)
-        outputs = np.concatenate([np.asarray(upscale(lr[i:i + 500]))
-                                  for i in range(0, len(lr), 500)])
+        outputs = [np.asarray(upscale(x)) for x in lr]
         entry.update(steps=steps, cpu_s=round(cpu_s, 1), wall_s=round(wall_s, 1),
                      steps_per_s=round(steps / wall_s, 2), loss=config.loss.to_dict(),
                      model=config.model.to_dict())
       entry.update(score(outputs, truth, scale=scale, labels=labels, extractor=extractor,
                          train_stats=train_stats))
-      strips[row] = outputs[:8]
+      strips[row] = crops(outputs)
       result['rows'].append(entry)
       print(f"{row:16s} psnr {entry['psnr']:6.2f}  ssim {entry['ssim']:.3f}  sharpness "
             f"{entry['sharpness']:.3f}" + (
@@ -195,7 +225,8 @@ def main(argv):
   if FLAGS.samples_dir:
     columns = [strips[r] for r in STRIP_ROWS if r in strips]
     if 'nearest' not in strips:
-      columns.insert(0, np.asarray(super_resolution.upsample_nearest(lr[:8], scale)))
+      columns.insert(0, crops([np.asarray(super_resolution.upsample_nearest(x, scale))
+                               for x in lr]))
     visualize.save_strips(os.path.join(FLAGS.samples_dir, f'super_resolution_{dataset}.png'),
                           columns)
   print('\n| row | steps | PSNR (dB) | SSIM | sharpness | classifier acc. | classifier FID | '
