@@ -31,7 +31,7 @@ _MODULES = (
     'faults', 'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics',
     'mode_collapse', 'models', 'parallel', 'penalties', 'pix2pix', 'pixelcnn', 'rbm', 'realnvp',
     'rng', 'sample', 'semi_supervised', 'semi_supervised_train', 'super_resolution', 'train',
-    'translation', 'vae', 'visualize',
+    'translation', 'vae', 'vgg', 'visualize',
 )
 # Names re-exported at the top level, and the module each comes from.
 _NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',

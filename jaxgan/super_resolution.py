@@ -14,8 +14,9 @@ alone; SRGAN adds an adversarial term from a discriminator ``D`` (the paper's eq
 where the content loss :math:`l^{SR}_X` is the pixel MSE (SRResNet-MSE, SRGAN-MSE) or an MSE of
 features :math:`\phi` of a fixed network (the paper's VGG losses, eq. 5):
 :math:`\operatorname{mean}(\phi(I^{HR}) - \phi(G(I^{LR})))^2`. :func:`feature_mse` takes any
-feature function; jaxgan ships the pixel MSE and the features of its MNIST classifier
-(:func:`classifier_features`), and a VGG19 feature network slots in the same way. The MSE-trained
+feature function; jaxgan ships the pixel MSE, the features of its MNIST classifier
+(:func:`classifier_features`) and, for photographs, VGG19's (:mod:`jaxgan.vgg`, with
+torchvision's weights converted to ``.npz``; ``config.loss.content='vgg'``). The MSE-trained
 network predicts the blurry mean of every high-resolution image consistent with its input; the
 adversarial term pushes G towards one sharp, plausible one (the paper's Figure 3).
 
@@ -24,6 +25,12 @@ the rest of jaxgan). The LR input of the digits is the exact ``r x r`` box avera
 (:func:`downsample_box`, ``r = 4``: 28x28 -> 7x7), not rounded to uint8; papers downsample
 with MATLAB's bicubic ``imresize`` instead. Batches are ``{'lr': (B, h, w, C), 'hr': (B, h r,
 w r, C)}``; G has no noise and D no dropout, so the objectives use no randomness.
+
+Photographs (``config.data.name='photos'``): the real photographs scikit-image ships inside its
+wheel (:data:`PHOTOS`; nothing is downloaded), greyscale ones repeated to RGB. The config fixes the
+split: ``data.test_images`` (default :data:`SET3`: astronaut, coffee, chelsea) are held out whole,
+each cropped to a multiple of the scale; training batches are random ``task.crop_size`` squares
+(96x96, 24x24 inputs at x4, the paper's) of ``data.train_images`` (:func:`photo_source`).
 """
 
 from __future__ import annotations
@@ -46,6 +53,16 @@ from jaxgan.eval import classifier
 
 SYSTEMS = ('srresnet', 'srgan')
 OUTPUTS = ('tanh', 'linear')
+
+# The photographs inside scikit-image's wheel (skimage.data; loaded from the installed package,
+# none downloaded), by their skimage.data function names: RGB, then greyscale.
+PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry',
+          'retina', 'colorwheel', 'camera', 'moon', 'coins', 'page', 'text', 'brick', 'grass',
+          'gravel', 'cell')
+# The held-out photographs ("Set3"), and the training photographs: all the others.
+SET3 = ('astronaut', 'coffee', 'chelsea')
+PHOTO_TRAIN = tuple(name for name in PHOTOS if name not in SET3)
+DATASETS = (*sorted(data_lib.IMAGE_SHAPES), 'photos')
 
 ContentLoss = Callable[[jax.Array, jax.Array], jax.Array]
 FeatureFn = Callable[[jax.Array], jax.Array]
@@ -369,18 +386,45 @@ def classifier_features(dataset: str = 'mnist', *, layer: str = 'conv2') -> Feat
   return phi
 
 
-CONTENT_LOSSES = ('mse', 'classifier')
+CONTENT_LOSSES = ('mse', 'classifier', 'vgg')
+
+
+def vgg_features(path: str, *, layer: str = 'relu5_4', scale: float = 1.0) -> FeatureFn:
+  """``phi(x) = scale * VGG19_layer(x)``: the features of :class:`jaxgan.vgg.VGG19` with the
+  weights of the converted ``.npz`` at ``path`` (:func:`jaxgan.vgg.load_params`), for
+  :func:`feature_mse`. ``layer='relu5_4'`` is the paper's VGG54, ``'relu2_2'`` its VGG22.
+
+  ``scale`` multiplies the features before the MSE: the paper divides its (Caffe) VGG's features,
+  computed on 0-255 inputs, by 12.75 to bring the loss to the MSE's order; torchvision's network
+  takes normalized inputs (about 1/57 of those), so its features start smaller.
+
+  Raises:
+    ValueError: with the command that makes the file, when there is none at ``path``.
+  """
+  from jaxgan import vgg
+
+  try:
+    params = vgg.load_params(path, layer=layer)
+  except FileNotFoundError as e:
+    raise ValueError(str(e)) from None
+  phi = vgg.features(params, layer=layer)
+  return lambda x: scale * phi(x)
 
 
 def content_loss(config) -> ContentLoss:
-  """The content loss ``config.loss.content`` names: ``'mse'`` (:func:`pixel_mse`) or
+  """The content loss ``config.loss.content`` names: ``'mse'`` (:func:`pixel_mse`),
   ``'classifier'`` (:func:`feature_mse` of :func:`classifier_features` for ``config.data.name``
-  at ``config.loss.classifier_layer``)."""
+  at ``config.loss.classifier_layer``) or ``'vgg'`` (:func:`feature_mse` of
+  :func:`vgg_features` of ``config.loss.vgg_weights`` at ``config.loss.vgg_layer``, times
+  ``config.loss.vgg_scale``)."""
   name = config.loss.content
   if name == 'mse':
     return pixel_mse
   if name == 'classifier':
     return feature_mse(classifier_features(config.data.name, layer=config.loss.classifier_layer))
+  if name == 'vgg':
+    return feature_mse(vgg_features(config.loss.vgg_weights, layer=config.loss.vgg_layer,
+                                    scale=config.loss.vgg_scale))
   raise ValueError(f'unknown content loss config.loss.content={name!r}; expected one of '
                    f'{list(CONTENT_LOSSES)}')
 
@@ -485,32 +529,40 @@ def validate(config, *, num_devices: int | None = None) -> None:
   compiled.
 
   Checks ``config.trainer`` (one of :data:`SYSTEMS`; ``'srresnet'`` has no adversarial term), the
-  dataset, that ``task.scale`` is a power of 2 that divides the image size and that
-  ``task.lr_size * task.scale`` is the image size, every ``config.loss`` weight ``>= 0``, the
+  dataset (for ``'photos'`` also the split, :func:`check_photo_split`), that ``task.scale`` is a
+  power of 2 that divides the target size and that ``task.lr_size * task.scale`` is the target
+  size (the image, or the photos' ``task.crop_size``), every ``config.loss`` weight ``>= 0``, the
   content loss (one of :data:`CONTENT_LOSSES`; the classifier's needs one shipped for the
-  dataset and a known layer), ``model.output``, the batch size (divisible by the devices when
-  data parallel), the step intervals and ``train.init_g_from``.
+  dataset and a known layer, VGG's a known layer and its weight file), ``model.output``, the
+  batch size (divisible by the devices when data parallel), the step intervals and
+  ``train.init_g_from``. (A photo smaller than the crop is found when the photos load.)
   """
   trainer = config.get('trainer')
   if trainer not in SYSTEMS:
     raise ValueError(f'config.trainer={trainer!r} is not a super-resolution system; expected '
                      f'one of {list(SYSTEMS)}')
-  if config.data.name not in data_lib.IMAGE_SHAPES:
+  if config.data.name not in DATASETS:
     raise ValueError(f'config.data.name={config.data.name!r} is not an image dataset; expected '
-                     f'one of {sorted(data_lib.IMAGE_SHAPES)}')
-  height, width, channels = data_lib.data_shape(config.data.name)
+                     f'one of {list(DATASETS)}')
+  photos = config.data.name == 'photos'
+  if photos:
+    check_photo_split(config.data.train_images, config.data.test_images)
+    if config.task.crop_size < 1:
+      raise ValueError(f'config.task.crop_size={config.task.crop_size} must be >= 1')
+  height, width, channels = target_shape(config)
   scale, lr_size = config.task.scale, config.task.lr_size
+  what = (f'the {height}x{width} training crops (config.task.crop_size={height})' if photos
+          else f'the {height}x{width} images of {config.data.name!r}')
+  target = what if photos else f'the {height}x{width} target images of {config.data.name!r}'
   try:
     upsampling_steps(scale)
   except ValueError as e:
     raise ValueError(f'config.task.scale={scale!r}: {e}') from None
   if height % scale or width % scale:
-    raise ValueError(f'config.task.scale={scale}: the {height}x{width} images of '
-                     f'{config.data.name!r} are not divisible by it')
+    raise ValueError(f'config.task.scale={scale}: {what} are not divisible by it')
   if lr_size * scale != height or lr_size * scale != width:
     raise ValueError(f'config.task.lr_size={lr_size} times config.task.scale={scale} is '
-                     f'{lr_size * scale}, not the {height}x{width} target images of '
-                     f'{config.data.name!r}')
+                     f'{lr_size * scale}, not {target}')
   for name, value in config.loss.items():
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
       raise ValueError(f'config.loss.{name}={value} must be >= 0')
@@ -531,6 +583,20 @@ def validate(config, *, num_devices: int | None = None) -> None:
       raise ValueError(f"config.loss.content='classifier': jaxgan ships no classifier for "
                        f"{config.data.name!r} (nothing in {path}); use config.loss.content="
                        f"'mse', or train one with python -m jaxgan.eval.train_classifier")
+  if config.loss.content == 'vgg':
+    from jaxgan import vgg
+
+    if config.loss.vgg_layer not in vgg.LAYERS:
+      raise ValueError(f'config.loss.vgg_layer={config.loss.vgg_layer!r} is not a VGG19 layer; '
+                       f"expected one of {list(vgg.LAYERS)} (the paper's VGG54 is 'relu5_4', "
+                       f"VGG22 'relu2_2')")
+    path = config.loss.vgg_weights
+    if not path or not os.path.isfile(path):
+      raise ValueError(f"config.loss.content='vgg': no VGG19 weights at config.loss.vgg_weights="
+                       f"{path!r}; convert torchvision's vgg19-dcbb9e9d.pth with python -m "
+                       f"jaxgan.vgg --torch_weights=vgg19-dcbb9e9d.pth --out=vgg19.npz (needs "
+                       f"torch) and pass --config.loss.vgg_weights=vgg19.npz, or use "
+                       f"config.loss.content='mse'")
   if config.model.output not in OUTPUTS:
     raise ValueError(f'config.model.output={config.model.output!r} is not allowed; expected '
                      f'one of {list(OUTPUTS)}')
@@ -558,20 +624,33 @@ def base_config(trainer: str, data_name: str = 'mnist'):
   paper's 64, 4, 1024 for 96x96). Loss: pixel MSE content loss; ``adversarial_weight`` 0 for
   ``'srresnet'``, the paper's 1e-3 for ``'srgan'``; the standard GAN loss (non-saturating G).
   Adam 1e-4 with beta1 = 0.9 for both players (the paper's), batch 64, 3,000 steps.
+
+  ``data_name='photos'``: the paper's 96x96 crops (24x24 inputs) of :data:`PHOTO_TRAIN`,
+  tested on :data:`SET3`; the paper's batch of 16; D with four stride-2 stages (96 -> 6, as the
+  paper's) but ``d_features=32, d_dense=256``; G as above. The configs
+  ``configs/sr*_photos.py`` set their own sizes.
   """
   import ml_collections
 
   if trainer not in SYSTEMS:
     raise ValueError(f'unknown trainer {trainer!r}; expected one of {list(SYSTEMS)}')
+  photos = data_name == 'photos'
   config = ml_collections.ConfigDict()
   # 'srresnet' (content loss alone, no D) or 'srgan' (content + adversarial, the VGG-style D).
   config.trainer = trainer
   config.seed = 0
   config.data = ml_collections.ConfigDict({'name': data_name, 'download': False})
-  # A TFDS data_dir holding the prepared dataset (None: TFDS's default).
+  # A TFDS data_dir holding the prepared dataset (None: TFDS's default; unused by 'photos').
   config.data.data_dir = ml_collections.config_dict.placeholder(str)
+  if photos:
+    # scikit-image's bundled photographs (PHOTOS): random crops of the first, the second whole.
+    config.data.train_images = PHOTO_TRAIN
+    config.data.test_images = SET3
   # The upscaling factor (a power of 2) and the side of the low-resolution input (28 / 4 = 7).
   config.task = ml_collections.ConfigDict({'scale': 4, 'lr_size': 7})
+  if photos:
+    # The side of the square training crops (the paper's 96) and of their inputs (96 / 4).
+    config.task.update({'crop_size': 96, 'lr_size': 24})
   config.model = ml_collections.ConfigDict({
       # G: width, residual blocks, 'tanh' or 'linear' output.
       'features': 32, 'num_blocks': 4, 'output': 'tanh',
@@ -582,6 +661,9 @@ def base_config(trainer: str, data_name: str = 'mnist'):
       'content': 'mse',
       # The classifier layer of a 'classifier' content loss (CLASSIFIER_LAYERS).
       'classifier_layer': 'conv2',
+      # A 'vgg' content loss: the converted torchvision VGG19 weights (python -m jaxgan.vgg),
+      # the layer (the paper's VGG54 'relu5_4', VGG22 'relu2_2') and a factor on the features.
+      'vgg_weights': '', 'vgg_layer': 'relu5_4', 'vgg_scale': 1.0,
       # lambda of the paper's eq. 3 (1e-3); 0 trains no D.
       'adversarial_weight': 1e-3 if trainer == 'srgan' else 0.0,
       # The GAN loss family (jaxgan.losses.get_loss_pair); the paper's is 'non_saturating'.
@@ -596,6 +678,9 @@ def base_config(trainer: str, data_name: str = 'mnist'):
       # The workdir of an SRResNet run whose latest G (weights and batch statistics) starts
       # this run's G, as the paper starts SRGAN; '' starts from random weights.
       'init_g_from': ''})
+  if photos:
+    config.model.d_stages = 4
+    config.train.batch_size = 16
   return config
 
 
@@ -603,7 +688,7 @@ def build_models(config, *, axis_name: str | None = None
                  ) -> tuple[SRResNet, SRGANDiscriminator | None]:
   """G and D of ``config.model`` for ``config.data``'s images; D is None when the run trains
   none (:func:`has_discriminator`)."""
-  channels = data_lib.data_shape(config.data.name)[-1]
+  channels = target_shape(config)[-1]
   m = config.model
   generator = SRResNet(channels=channels, scale=config.task.scale, features=m.features,
                        num_blocks=m.num_blocks, output=m.output, axis_name=axis_name)
@@ -660,7 +745,7 @@ def init_state(config, key: jax.Array, generator: nn.Module,
   checkpoint of that workdir (an SRResNet run: the paper starts SRGAN from the trained
   SRResNet), with a fresh optimizer.
   """
-  height, width, channels = data_lib.data_shape(config.data.name)
+  height, width, channels = target_shape(config)
   lr_size = config.task.lr_size
   k_g, k_d = jax.random.split(key)
   g_params, g_stats = _init_variables(k_g, model=generator,
@@ -720,6 +805,131 @@ def source(images: np.ndarray, key: jax.Array, batch_size: int, *, factor: int) 
   return loop.Source(data={'image': images}, plan=plan, batch=batch)
 
 
+def target_shape(config) -> tuple[int, int, int]:
+  """``(H, W, C)`` of a training target: the image of a TFDS dataset, or for ``'photos'`` the
+  RGB ``task.crop_size`` square."""
+  if config.data.name == 'photos':
+    return (config.task.crop_size, config.task.crop_size, 3)
+  return data_lib.data_shape(config.data.name)
+
+
+def check_photo_split(train_images, test_images) -> None:
+  """One-line ``ValueError`` unless both are non-empty sequences of distinct :data:`PHOTOS`
+  with none in both."""
+  for field, names in (('train_images', train_images), ('test_images', test_images)):
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names:
+      raise ValueError(f'config.data.{field}={names!r} must be a non-empty list of photo names')
+    unknown = [n for n in names if n not in PHOTOS]
+    if unknown:
+      raise ValueError(f'config.data.{field}: {unknown} are not photographs scikit-image ships; '
+                       f'expected names from {list(PHOTOS)}')
+    if len(set(names)) != len(names):
+      raise ValueError(f'config.data.{field}={names} names a photo twice')
+  both = sorted(set(train_images) & set(test_images))
+  if both:
+    raise ValueError(f'{both} are in both config.data.train_images and config.data.test_images')
+
+
+def load_photos(names) -> dict[str, np.ndarray]:
+  """``{name: (H, W, 3) uint8}``: scikit-image's bundled photographs (:data:`PHOTOS`), in order,
+  greyscale ones repeated to three channels.
+
+  Raises:
+    ImportError: without scikit-image (``pip install -e '.[photos]'``).
+    ValueError: for a name not in :data:`PHOTOS`.
+  """
+  unknown = [n for n in names if n not in PHOTOS]
+  if unknown:
+    raise ValueError(f'{unknown} are not photographs scikit-image ships; expected names from '
+                     f'{list(PHOTOS)}')
+  try:
+    import skimage.data
+  except ImportError:
+    raise ImportError("data.name='photos' needs scikit-image: pip install -e '.[photos]'"
+                      ) from None
+  out = {}
+  for name in names:
+    image = np.asarray(getattr(skimage.data, name)())
+    if image.ndim == 2:
+      image = np.repeat(image[:, :, None], 3, axis=2)
+    out[name] = np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+  return out
+
+
+def check_photo_sizes(photos: dict[str, np.ndarray], crop_size: int) -> None:
+  """One-line ``ValueError`` naming the first photo smaller than a ``crop_size`` square."""
+  for name, image in photos.items():
+    height, width = image.shape[:2]
+    if height < crop_size or width < crop_size:
+      raise ValueError(f'photo {name!r} is {height}x{width}, smaller than the {crop_size}x'
+                       f'{crop_size} crop (config.task.crop_size={crop_size})')
+
+
+def crop_to_multiple(image: np.ndarray, factor: int) -> np.ndarray:
+  """``image[:H - H % r, :W - W % r]``: the bottom rows and right columns that a ``factor`` does
+  not divide dropped (the "modcrop" of super-resolution test sets)."""
+  height, width = image.shape[:2]
+  return image[:height - height % factor, :width - width % factor]
+
+
+def photo_source(photos: dict[str, np.ndarray], key: jax.Array, batch_size: int, *,
+                 crop_size: int, factor: int) -> loop.Source:
+  """Random ``crop_size`` squares of ``photos`` (``{name: (H, W, 3) uint8}``), gathered on the
+  device: a :class:`jaxgan.loop.Source`.
+
+  Batch ``t``'s crops are drawn on the host by ``numpy.random.default_rng([*key_data(key),
+  t])``: for each example a photo ``i`` uniformly (each photo equally often, whatever its size),
+  then the top-left corner ``(y, x)`` uniformly among the ``(H_i - crop_size + 1) (W_i -
+  crop_size + 1)`` positions; no flips or rotations (the paper mentions none). (Drawn with
+  ``jax.random`` in a jitted plan instead, the same takes seconds to compile on a CPU.) The plan
+  is their ``(length, B, 3)`` int32 ``(i, y, x)``; the batch gathers those squares from the
+  photos, kept on the device as one flat uint8 buffer: ``hr = to_unit_range(crop)``, ``lr =
+  downsample_box(hr, factor)``, ``{'lr': (B, crop / r, crop / r, 3), 'hr': (B, crop, crop,
+  3)}`` float32 in [-1, 1]. A pure function of ``(key, t)``, so a resumed run draws the batches
+  it would have.
+
+  Raises:
+    ValueError: naming a photo smaller than the crop, or for a crop that ``factor`` does not
+      divide.
+  """
+  check_photo_sizes(photos, crop_size)
+  if crop_size % factor:
+    raise ValueError(f'photo_source: crop_size={crop_size} is not divisible by factor={factor}')
+  images = list(photos.values())
+  heights = np.array([im.shape[0] for im in images], np.int32)
+  widths = np.array([im.shape[1] for im in images], np.int32)
+  sizes = heights.astype(np.int64) * widths * 3
+  offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+  if sizes.sum() >= 2**31:
+    raise ValueError(f'photo_source: {sizes.sum()} pixels in all, more than int32 indexes')
+  pixels = np.concatenate([im.reshape(-1) for im in images])
+  words = np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+                     else key, np.uint32).ravel().tolist()
+  starts = np.stack([heights, widths], axis=-1) - crop_size + 1  # (N, 2) corner positions.
+
+  def draw(t: int) -> np.ndarray:
+    rng = np.random.default_rng([*words, t])
+    i = rng.integers(0, len(images), batch_size)
+    corner = rng.integers(0, starts[i])
+    return np.concatenate([i[:, None], corner], axis=-1).astype(np.int32)
+
+  def plan(start, length):
+    return np.stack([draw(int(start) + s) for s in range(length)])
+
+  def batch(data, where):
+    i, y, x = where[:, 0], where[:, 1], where[:, 2]
+    rows = y[:, None] + jnp.arange(crop_size)  # (B, crop)
+    cols = x[:, None] + jnp.arange(crop_size)
+    flat = (data['offset'][i][:, None, None, None]
+            + ((rows[:, :, None, None] * data['width'][i][:, None, None, None]
+                + cols[:, None, :, None]) * 3 + jnp.arange(3)))
+    hr = data_lib.to_unit_range(jnp.take(data['pixels'], flat))
+    return {'lr': downsample_box(hr, factor), 'hr': hr}
+
+  data = {'pixels': pixels, 'offset': offsets.astype(np.int32), 'width': widths}
+  return loop.Source(data=data, plan=plan, batch=batch)
+
+
 def check_batch(batch: dict, step: int, *, batch_size: int, hr_shape, factor: int) -> None:
   """:func:`jaxgan.faults.check_batch` on ``batch['hr']`` (``hr_shape``) and ``batch['lr']``
   (``hr_shape`` divided by ``factor``): shapes, float32, finite, in [-1, 1]."""
@@ -741,31 +951,65 @@ def _images(config, split: str) -> np.ndarray:
   return images['image']
 
 
-def make_evaluator(config, generator: nn.Module, test_images: np.ndarray, *,
+def make_evaluator(config, generator: nn.Module, test_images, *,
                    batch_size: int = 500) -> Callable[[game.GANState], dict]:
   """``evaluate(state) -> {'psnr', 'ssim'}``: the means over the first ``train.num_eval`` test
   images of :func:`jaxgan.metrics.psnr` and :func:`jaxgan.metrics.ssim` between
   :func:`super_resolve` of their box-downsampled inputs and the originals, in the
-  super-resolution convention (``crop_border = task.scale``; the Y channel of RGB images)."""
+  super-resolution convention (``crop_border = task.scale``; the Y channel of RGB images).
+
+  ``test_images``: uint8 ``(N, H, W, C)``, run ``batch_size`` at a time; or a list of uint8
+  ``(H, W, C)`` images of any sizes (the photographs), each run whole on its own after
+  :func:`crop_to_multiple` (the mean is then over images, each weighing the same)."""
   factor = config.task.scale
-  hr = np.asarray(data_lib.to_unit_range(test_images[:config.train.num_eval]))
-  lr = np.asarray(downsample_box(hr, factor))
-  rgb = hr.shape[-1] == 3
-  measure = functools.partial(metrics.psnr, crop_border=factor, y_channel=rgb)
-  structure = functools.partial(metrics.ssim, crop_border=factor, y_channel=rgb)
+  if getattr(test_images, 'ndim', None) == 4:
+    images = np.asarray(test_images[:config.train.num_eval])
+    groups = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+  else:
+    groups = [crop_to_multiple(np.asarray(im), factor)[None]
+              for im in list(test_images)[:config.train.num_eval]]
+  hrs = [np.asarray(data_lib.to_unit_range(g)) for g in groups]
+  lrs = [np.asarray(downsample_box(hr, factor)) for hr in hrs]
 
   @jax.jit
   def scores(g_params, g_batch_stats, lr, hr):
     sr = super_resolve(generator, g_params, g_batch_stats, lr)
-    return measure(sr, hr), structure(sr, hr)
+    rgb = hr.shape[-1] == 3
+    return (metrics.psnr(sr, hr, crop_border=factor, y_channel=rgb),
+            metrics.ssim(sr, hr, crop_border=factor, y_channel=rgb))
 
   def evaluate(state):
-    parts = [scores(state.g_params, state.g_batch_stats, lr[i:i + batch_size],
-                    hr[i:i + batch_size]) for i in range(0, len(hr), batch_size)]
+    parts = [scores(state.g_params, state.g_batch_stats, lr, hr)
+             for lr, hr in zip(lrs, hrs, strict=True)]
     psnr, ssim = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
     return {'psnr': float(psnr.mean()), 'ssim': float(ssim.mean())}
 
   return evaluate
+
+
+def _center_crop(image: np.ndarray, size: int) -> np.ndarray:
+  top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+  return image[top:top + size, left:left + size]
+
+
+def _data(config, data_key: jax.Array):
+  """``(train source, test images, sample images)``: the test images as :func:`make_evaluator`
+  takes them, the samples' uint8 ``(n, H, W, C)`` (the first ``train.num_samples`` test images;
+  for photos their centre ``crop_size`` squares)."""
+  factor, batch_size = config.task.scale, config.train.batch_size
+  num_samples = config.train.num_samples
+  if config.data.name == 'photos':
+    crop = config.task.crop_size
+    test = load_photos(config.data.test_images)
+    check_photo_sizes(test, crop)  # The samples are crops of them.
+    train_source = photo_source(load_photos(config.data.train_images), data_key, batch_size,
+                                crop_size=crop, factor=factor)
+    test_images = [crop_to_multiple(im, factor) for im in test.values()]
+    samples = np.stack([_center_crop(im, crop) for im in test_images[:num_samples]])
+    return train_source, test_images, samples
+  test_images = _images(config, 'test')
+  train_source = source(_images(config, 'train'), data_key, batch_size, factor=factor)
+  return train_source, test_images, test_images[:num_samples]
 
 
 def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANState:
@@ -774,8 +1018,10 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
 
   Writes ``metrics.jsonl`` (with ``content``, ``g_gan``, ``psnr``; ``eval_every > 0`` adds the
   test set's ``psnr``/``ssim`` rows of :func:`make_evaluator`), checkpoints and resume as every
-  run, and ``samples/step_<N>.png``: rows of the first ``train.num_samples`` test images, input
-  (nearest-upsampled) | G(input) | truth. Every batch is checked before anything compiles.
+  run, and ``samples/step_<N>.png``: rows of the first ``train.num_samples`` test images (for
+  photos, their centre ``task.crop_size`` squares), input (nearest-upsampled) | G(input) |
+  truth. The data are loaded (a photo smaller than the crop fails there) and the first batch is
+  checked before anything compiles.
 
   Returns:
     The final state.
@@ -786,10 +1032,10 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
   generator, discriminator = build_models(config, axis_name=axis_name)
   sampler = build_models(config)[0]  # Outside the device axis: G without synchronized BN.
   init_key, step_key, data_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-  factor, shape = config.task.scale, data_lib.data_shape(config.data.name)
+  factor, shape = config.task.scale, target_shape(config)
+  train_source, test_images, samples = _data(config, data_key)
   state = init_state(config, init_key, generator, discriminator)
-  test_images = _images(config, 'test')
-  hr = np.asarray(data_lib.to_unit_range(test_images[:config.train.num_samples]))
+  hr = np.asarray(data_lib.to_unit_range(samples))
   lr = np.asarray(downsample_box(hr, factor))
   apply = jax.jit(functools.partial(super_resolve, sampler))
 
@@ -805,8 +1051,7 @@ def train_and_evaluate(config, workdir: str, *, should_stop=None) -> game.GANSta
   return train.drive(
       config, workdir, state=state,
       train_step=build_train_step(config, generator, discriminator, axis_name=axis_name),
-      source=source(_images(config, 'train'), data_key, batch_size, factor=factor),
-      step_key=step_key, save_samples=save_samples, evaluate=evaluate, axis_name=axis_name,
-      should_stop=should_stop,
+      source=train_source, step_key=step_key, save_samples=save_samples, evaluate=evaluate,
+      axis_name=axis_name, should_stop=should_stop,
       check_batch=functools.partial(check_batch, batch_size=batch_size, hr_shape=shape,
                                     factor=factor))

@@ -1,6 +1,7 @@
 """SRResNet and SRGAN (arXiv:1609.04802): the resampling against hand-built arrays, the networks'
-shapes, the objectives against hand-computed values, one-line config errors, and a tiny SRGAN
-that resumes bit for bit under ``tfds.testing.mock_data``."""
+shapes, the objectives against hand-computed values, one-line config errors, a tiny SRGAN
+that resumes bit for bit under ``tfds.testing.mock_data``, and the photographs: the split, the
+crops as a pure function of the step, the VGG content loss, and a tiny SRGAN on them."""
 
 import json
 import math
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxgan import game, losses
+from jaxgan import game, losses, vgg
 from jaxgan import super_resolution as sr
 from jaxgan.eval import classifier
 
@@ -231,7 +232,14 @@ def test_classifier_features_are_the_shipped_extractors():
                                          r'24, not the 28x28 target'),
     (lambda c: c.loss.update(adversarial_weight=-1e-3),
      r'config.loss.adversarial_weight=-0.001 must be >= 0'),
-    (lambda c: c.loss.update(content='vgg'), r"unknown content loss config.loss.content='vgg'"),
+    (lambda c: c.loss.update(content='vgg16'),
+     r"unknown content loss config.loss.content='vgg16'"),
+    (lambda c: c.loss.update(content='vgg', vgg_weights='/nonexistent/vgg19.npz'),
+     r"config.loss.content='vgg': no VGG19 weights at config.loss.vgg_weights='/nonexistent/"
+     r"vgg19.npz'; convert torchvision's vgg19-dcbb9e9d.pth with python -m jaxgan.vgg "
+     r"--torch_weights="),
+    (lambda c: c.loss.update(content='vgg', vgg_layer='relu6_1'),
+     r"config.loss.vgg_layer='relu6_1' is not a VGG19 layer"),
     (lambda c: c.update(trainer='srresnet'), r'SRResNet trains on the content loss alone'),
     (lambda c: c.loss.update(content='classifier', classifier_layer='fc'),
      r"classifier_layer='fc' is not a layer"),
@@ -358,3 +366,171 @@ def test_srresnet_trains_from_config_and_resumes_exactly(tmp_path):
   np.testing.assert_allclose([r['g_loss'] for r in rows], [r['content'] for r in rows])
   # The test set's scores (mock images are noise: SSIM near 0, of either sign).
   assert -1 <= rows[-1]['ssim'] <= 1 and np.isfinite(rows[-1]['psnr'])
+
+
+# --- Photographs ---
+
+
+def _photo_config(name='srgan_photos', **train):
+  config = _config(name, **train)
+  config.task.update({'crop_size': 32, 'lr_size': 8})
+  config.train.batch_size = 2
+  return config
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda c: c.data.update(train_images=('camera', 'eagle')),
+     r"config.data.train_images: \['eagle'\] are not photographs scikit-image ships"),
+    (lambda c: c.data.update(train_images=('camera', 'astronaut')),
+     r"\['astronaut'\] are in both config.data.train_images and config.data.test_images"),
+    (lambda c: c.data.update(test_images=()), r'config.data.test_images=\S+ must be a non-empty'),
+    (lambda c: c.task.update(lr_size=20), r'config.task.lr_size=20 times config.task.scale=4 is '
+                                          r'80, not the 96x96 training crops'),
+    (lambda c: c.task.update(crop_size=90), r'config.task.scale=4: the 90x90 training crops '
+                                            r'\(config.task.crop_size=90\) are not divisible'),
+    (lambda c: c.loss.update(content='classifier'), r"jaxgan ships no classifier for 'photos'"),
+])
+def test_bad_photo_config_fails_in_one_line(change, message):
+  config = _config('srgan_photos')
+  change(config)
+  with pytest.raises(ValueError, match=message) as e:
+    sr.validate(config)
+  assert '\n' not in str(e.value)
+
+
+def test_photo_split_and_loading():
+  skimage_data = pytest.importorskip('skimage.data')
+  for name in ('srresnet_photos', 'srgan_photos'):
+    config = _config(name)
+    sr.validate(config)
+    assert tuple(config.data.test_images) == sr.SET3 == ('astronaut', 'coffee', 'chelsea')
+    assert set(config.data.train_images) | set(sr.SET3) == set(sr.PHOTOS)
+    assert not set(config.data.train_images) & set(sr.SET3)
+    assert (config.task.crop_size, config.task.lr_size, config.task.scale) == (96, 24, 4)
+    assert sr.target_shape(config) == (96, 96, 3)
+  photos = sr.load_photos(('camera', 'coffee'))
+  assert list(photos) == ['camera', 'coffee']
+  np.testing.assert_array_equal(photos['coffee'], skimage_data.coffee())
+  camera = photos['camera']  # Greyscale, repeated to RGB.
+  assert camera.shape == (512, 512, 3) and camera.dtype == np.uint8
+  for c in range(3):
+    np.testing.assert_array_equal(camera[:, :, c], skimage_data.camera())
+  assert sr.crop_to_multiple(np.zeros((300, 451, 3)), 4).shape == (300, 448, 3)  # chelsea
+  with pytest.raises(ValueError, match=r"\['eagle'\] are not photographs scikit-image ships"):
+    sr.load_photos(('eagle',))
+
+
+def test_photo_crops_are_a_pure_function_of_the_step():
+  rng = np.random.default_rng(0)
+  photos = {'a': rng.integers(0, 256, (40, 50, 3), dtype=np.uint8),
+            'b': rng.integers(0, 256, (33, 70, 3), dtype=np.uint8)}
+  make = lambda key: sr.photo_source(photos, jax.random.PRNGKey(key), 8, crop_size=32, factor=4)
+  source = make(0)
+  plan = np.asarray(source.plan(0, 4))
+  assert plan.shape == (4, 8, 3) and plan.dtype == np.int32
+  # The same batches again, from a fresh source and from a later start (a resumed run).
+  np.testing.assert_array_equal(np.asarray(make(0).plan(0, 4)), plan)
+  np.testing.assert_array_equal(np.asarray(source.plan(2, 2)), plan[2:])
+  assert not np.array_equal(np.asarray(make(1).plan(0, 4)), plan)
+  i, y, x = plan.reshape(-1, 3).T
+  assert set(i) == {0, 1}
+  heights, widths = np.array([40, 33]), np.array([50, 70])
+  assert (y >= 0).all() and (y <= heights[i] - 32).all()
+  assert (x >= 0).all() and (x <= widths[i] - 32).all()
+  batch = jax.jit(source.batch)(source.data, plan[3])
+  assert batch['hr'].shape == (8, 32, 32, 3) and batch['lr'].shape == (8, 8, 8, 3)
+  for row, (k, top, left) in enumerate(plan[3]):
+    crop = list(photos.values())[k][top:top + 32, left:left + 32]
+    np.testing.assert_array_equal(batch['hr'][row], crop / np.float32(127.5) - np.float32(1))
+  np.testing.assert_array_equal(batch['lr'], sr.downsample_box(batch['hr'], 4))
+  sr.check_batch(batch, 1, batch_size=8, hr_shape=(32, 32, 3), factor=4)
+
+
+def test_photo_smaller_than_crop_fails_in_one_line(tmp_path):
+  with pytest.raises(ValueError, match=r"photo 'tiny' is 20x40, smaller than the 32x32 crop "
+                                       r"\(config.task.crop_size=32\)"):
+    sr.photo_source({'ok': np.zeros((32, 32, 3), np.uint8), 'tiny': np.zeros((20, 40, 3),
+                                                                              np.uint8)},
+                    jax.random.PRNGKey(0), 2, crop_size=32, factor=4)
+  pytest.importorskip('skimage')
+  config = _photo_config('srresnet_photos')
+  config.data.train_images = ('coins', 'page')
+  config.task.update({'crop_size': 256, 'lr_size': 64})
+  with pytest.raises(ValueError, match=r"photo 'page' is 191x384, smaller than the 256x256 "
+                                       r"crop") as e:
+    sr.train_and_evaluate(config, str(tmp_path))
+  assert '\n' not in str(e.value)
+  assert not os.path.exists(tmp_path / 'checkpoints')
+
+
+def test_vgg_content_loss_reads_the_converted_weights(tmp_path):
+  rng = np.random.default_rng(0)
+  state = {f'features.{i}.{part}': rng.normal(size=shape).astype(np.float32) * 0.1
+           for i, c_in, c_out in (vgg.CONVS['conv1_1'], vgg.CONVS['conv1_2'])
+           for part, shape in (('weight', (c_out, c_in, 3, 3)), ('bias', (c_out,)))}
+  np.savez(tmp_path / 'vgg.npz', **vgg.convert_state_dict(state))
+  config = _config('srgan_photos')
+  config.loss.update({'content': 'vgg', 'vgg_weights': str(tmp_path / 'vgg.npz'),
+                      'vgg_layer': 'relu1_2', 'vgg_scale': 0.5})
+  sr.validate(config)
+  images = rng.uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+  phi = vgg.features(vgg.load_params(str(tmp_path / 'vgg.npz'), layer='relu1_2'),
+                     layer='relu1_2')
+  features = np.asarray(jax.jit(phi)(images))
+  want = np.mean(np.square(0.5 * features[:2] - 0.5 * features[2:]))
+  np.testing.assert_allclose(jax.jit(sr.content_loss(config))(images[:2], images[2:]), want,
+                             rtol=1e-5)
+  config.loss.vgg_layer = 'relu2_2'  # Past the convolutions the file holds.
+  with pytest.raises(ValueError, match=r'has no features.5.weight \(conv2_1\)'):
+    sr.content_loss(config)
+
+
+def test_srgan_step_on_photo_crops_and_evaluator_on_whole_images():
+  # The step traced on the crops (compiling it and the inits would take ~20 s here; the digit
+  # tests run the same step, and the slow test below trains on photos through the driver).
+  rng = np.random.default_rng(0)
+  config = _photo_config()
+  generator, discriminator = sr.build_models(config)
+  state = jax.eval_shape(lambda key: sr.init_state(config, key, generator, discriminator),
+                         jax.random.PRNGKey(0))
+  assert state.d_params['dense']['kernel'].shape == (16 * 16 * 4, 8)  # D on 32x32 crops.
+  assert state.g_params['head']['kernel'].shape == (9, 9, 3, 4)
+  photos = {'a': rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)}
+  source = sr.photo_source(photos, jax.random.PRNGKey(0), 2, crop_size=32, factor=4)
+  batch = jax.eval_shape(source.batch, source.data, source.plan(0, 1)[0])
+  assert batch['hr'].shape == (2, 32, 32, 3) and batch['lr'].shape == (2, 8, 8, 3)
+  new, metrics = jax.eval_shape(sr.build_train_step(config, generator, discriminator), state,
+                                batch, jax.random.PRNGKey(0))
+  chex.assert_trees_all_equal_shapes_and_dtypes(new, state)
+  assert all(metrics[k].shape == () for k in ('d_loss', 'g_loss', 'content', 'g_gan', 'psnr'))
+  # Whole test images of two sizes, each cropped to a multiple of 4 (37x45 -> 36x44), scored on
+  # the Y channel with a 4-pixel border; the mean is over images.
+  images = [rng.integers(0, 256, (37, 45, 3), dtype=np.uint8),
+            rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)]
+  scores = sr.make_evaluator(config, Nearest(), images)(_state({'w': jnp.asarray(1.0)}, {}))
+  luma = lambda im: (16 + ((im + 1) / 2) @ np.array([65.481, 128.553, 24.966])) / 255
+  want = []
+  for image in (images[0][:36, :44], images[1]):  # In numpy: BT.601 Y, peak 1, border 4.
+    hr = image / 127.5 - 1
+    h, w = hr.shape[:2]
+    up = np.repeat(np.repeat(hr.reshape(h // 4, 4, w // 4, 4, 3).mean(axis=(1, 3)), 4, 0), 4, 1)
+    want.append(10 * np.log10(1 / np.mean(np.square(luma(up) - luma(hr))[4:-4, 4:-4])))
+  np.testing.assert_allclose(scores['psnr'], np.mean(want), rtol=1e-4)
+  assert 0 < scores['ssim'] < 1
+
+
+@pytest.mark.slow  # A driver run and three whole-photo evaluations to compile: 30-60 s here.
+def test_srgan_trains_on_photos_and_evaluates_whole_images(tmp_path):
+  pytest.importorskip('skimage')
+  config = _photo_config(num_steps=2, eval_every=2)
+  config.data.train_images = ('camera', 'coins')
+  state = sr.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 2 and state.d_params
+  rows = _rows(tmp_path)
+  assert [r['step'] for r in rows if 'g_loss' in r] == [1, 2]
+  assert all(np.isfinite([r['g_loss'], r['d_loss'], r['content']]).all() for r in rows
+             if 'g_loss' in r)
+  # The test scores: the three whole Set3 photographs, Y channel, border 4.
+  scores = [r for r in rows if 'ssim' in r][-1]
+  assert np.isfinite(scores['psnr']) and -1 <= scores['ssim'] <= 1
+  assert os.path.exists(tmp_path / 'samples' / 'step_2.png')
