@@ -14,7 +14,9 @@ sample distances, mode coverage), :mod:`jaxgan.eval` (the evaluation classifier)
 ``python -m jaxgan.sample``. Against mode collapse: :mod:`jaxgan.mode_collapse`. Dynamics of the
 game: :mod:`jaxgan.dynamics`. Semi-supervised: :mod:`jaxgan.semi_supervised`. Image-to-image
 translation: :mod:`jaxgan.translation` (tasks, data), :mod:`jaxgan.pix2pix`, :mod:`jaxgan.cyclegan`.
-Super-resolution: :mod:`jaxgan.super_resolution` (SRResNet, SRGAN). The other generative
+Super-resolution: :mod:`jaxgan.super_resolution` (SRResNet, SRGAN), :mod:`jaxgan.vgg` (VGG19
+features). Style-based and progressive generators (models and their parts; not yet trained by
+the command line): :mod:`jaxgan.stylegan2`, :mod:`jaxgan.pggan`. The other generative
 families, as baselines: :mod:`jaxgan.vae`, :mod:`jaxgan.pixelcnn`, :mod:`jaxgan.realnvp`,
 :mod:`jaxgan.rbm`.
 
@@ -29,9 +31,9 @@ __version__ = '0.1.0'
 _MODULES = (
     'checkpoint', 'conditional', 'config', 'cyclegan', 'data', 'dynamics', 'eval', 'experiment',
     'faults', 'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics',
-    'mode_collapse', 'models', 'parallel', 'penalties', 'pix2pix', 'pixelcnn', 'rbm', 'realnvp',
-    'rng', 'sample', 'semi_supervised', 'semi_supervised_train', 'super_resolution', 'train',
-    'translation', 'vae', 'vgg', 'visualize',
+    'mode_collapse', 'models', 'parallel', 'penalties', 'pggan', 'pix2pix', 'pixelcnn', 'rbm',
+    'realnvp', 'rng', 'sample', 'semi_supervised', 'semi_supervised_train', 'stylegan2',
+    'super_resolution', 'train', 'translation', 'vae', 'vgg', 'visualize',
 )
 # Names re-exported at the top level, and the module each comes from.
 _NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',
