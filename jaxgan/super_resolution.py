@@ -47,7 +47,19 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxgan import checkpoint, faults, game, gan, layers, loop, losses, metrics, train, visualize
+from jaxgan import (
+  checkpoint,
+  faults,
+  game,
+  gan,
+  layers,
+  loop,
+  losses,
+  metrics,
+  train,
+  vgg,
+  visualize,
+)
 from jaxgan import data as data_lib
 from jaxgan.eval import classifier
 
@@ -401,8 +413,6 @@ def vgg_features(path: str, *, layer: str = 'relu5_4', scale: float = 1.0) -> Fe
   Raises:
     ValueError: with the command that makes the file, when there is none at ``path``.
   """
-  from jaxgan import vgg
-
   try:
     params = vgg.load_params(path, layer=layer)
   except FileNotFoundError as e:
@@ -584,8 +594,6 @@ def validate(config, *, num_devices: int | None = None) -> None:
                        f"{config.data.name!r} (nothing in {path}); use config.loss.content="
                        f"'mse', or train one with python -m jaxgan.eval.train_classifier")
   if config.loss.content == 'vgg':
-    from jaxgan import vgg
-
     if config.loss.vgg_layer not in vgg.LAYERS:
       raise ValueError(f'config.loss.vgg_layer={config.loss.vgg_layer!r} is not a VGG19 layer; '
                        f"expected one of {list(vgg.LAYERS)} (the paper's VGG54 is 'relu5_4', "
