@@ -16,12 +16,19 @@ from chex import assert_trees_all_close
 from jaxgan import checkpoint, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# ssgan_mnist.py, pix2pix_*.py, cyclegan_*.py and sr*_mnist.py have their own trainers and
+
+
+def _trainer(path):
+  spec = importlib.util.spec_from_file_location('config_module', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config().get('trainer')
+
+
+# Configs with a `trainer` of their own (ssgan_*, pix2pix_*, cyclegan_*, sr*_...) have their own
 # end-to-end tests (tests/test_semi_supervised.py, tests/test_translation_train.py,
-# tests/test_super_resolution.py).
-CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
-                 if not os.path.basename(p).startswith(
-                     ('ssgan_', 'pix2pix_', 'cyclegan_', 'srgan_', 'srresnet_')))
+# tests/test_super_resolution.py, ...); these run on jaxgan.train.train_and_evaluate.
+CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '*.py')) if not _trainer(p))
 # 25-50 s each on 2 cores (their compilations); tests/test_image_configs.py trains one step of
 # each in the default run, and dcgan_mnist keeps an image config here.
 SLOW_CONFIGS = ('acgan_mnist', 'cgan_mnist', 'dcgan_cifar10', 'dcgan_fashion_mnist')

@@ -117,6 +117,7 @@ def test_resume_is_bit_exact_and_metrics_read_as_one_run(reference, tmp_path):
   assert rows == metric_rows(ref_dir)
 
 
+@pytest.mark.slow  # 35 s on 2 cores; the toy run's resume (below) is in the default run.
 def test_image_run_resumed_anywhere_is_bit_exact_and_reads_no_earlier_batch(tmp_path):
   """An image run on device-resident data (mock MNIST, MLP GAN) stopped at a checkpoint and
   resumed gives the uninterrupted run's parameters bit for bit; the resumed run never computes
@@ -223,6 +224,7 @@ def kill_while_saving(command, ckpt_dir, *, attempts=3) -> int:
   raise AssertionError(f'no kill landed inside a checkpoint write in {attempts} tries')
 
 
+@pytest.mark.slow  # 40 s on 2 cores; test_damaged_checkpoint_and_killed_save_end_to_end is fast.
 def test_sigkill_during_checkpoint_write_resumes_bit_exact(reference, tmp_path):
   ref_dir, ref_state = reference
   workdir = str(tmp_path / 'killed')

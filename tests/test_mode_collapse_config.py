@@ -242,7 +242,8 @@ def load_benchmark():
   return sys.modules[spec.name]
 
 
-@pytest.mark.parametrize('dataset', ['grid', 'ring'])
+# grid is slow-marked (23 s on 2 cores): ring runs the same code path.
+@pytest.mark.parametrize('dataset', [pytest.param('grid', marks=pytest.mark.slow), 'ring'])
 def test_cli_best_config_trains_the_benchmarks_parameters(dataset):
   # configs/mog_<dataset>_best.py through the command line's path (train_and_evaluate's keys,
   # builders and batches) and METHODS['best'] through benchmarks/mode_coverage.py, 3 steps each.

@@ -118,6 +118,7 @@ def test_vmap_over_seeds_equals_seeds_one_at_a_time(two_seeds):
   assert not np.allclose(samples[0], samples[1])  # the seeds do differ
 
 
+@pytest.mark.slow  # 20 s on 2 cores; tests/test_loop.py checks scanned = stepwise chunks.
 def test_scanned_program_equals_a_plain_python_loop_of_train_steps():
   seed = 7
   states, samples, _ = bench.train_seeds(TINY, 'ring', [seed], chunk=2)

@@ -136,6 +136,7 @@ def _coverage(samples, centers, std):
   return len(covered)
 
 
+@pytest.mark.slow  # 36 s on 2 cores; test_bilinear_dynamics runs a notebook in the default run.
 def test_gan_1d_and_mode_collapse(tmp_path):
   result = execute('02_gan_1d_and_mode_collapse.ipynb', tmp_path, num_devices=1,
                    min_images=5)

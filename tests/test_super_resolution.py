@@ -273,6 +273,7 @@ def _rows(workdir):
     return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow  # 40 s on 2 cores; SRResNet's run below keeps the trainer's resume in CI.
 def test_srgan_trains_from_config_and_resumes_exactly(tmp_path):
   with tfds.testing.mock_data(num_examples=16):
     straight = sr.train_and_evaluate(_config('srgan_mnist'), str(tmp_path / 'a'))
