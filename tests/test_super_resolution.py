@@ -243,8 +243,6 @@ def test_classifier_features_are_the_shipped_extractors():
     (lambda c: c.update(trainer='srresnet'), r'SRResNet trains on the content loss alone'),
     (lambda c: c.loss.update(content='classifier', classifier_layer='fc'),
      r"classifier_layer='fc' is not a layer"),
-    (lambda c: (c.data.update(name='fashion_mnist'), c.loss.update(content='classifier')),
-     r"jaxgan ships no classifier for 'fashion_mnist'"),
     (lambda c: c.model.update(output='sigmoid'), r"config.model.output='sigmoid'"),
     (lambda c: c.train.update(init_g_from='/nonexistent'), r'holds no checkpoints/'),
 ])
@@ -252,6 +250,15 @@ def test_bad_config_fails_in_one_line(change, message):
   config = _config('srgan_mnist')
   change(config)
   with pytest.raises(ValueError, match=message) as e:
+    sr.validate(config)
+  assert '\n' not in str(e.value)
+
+
+def test_classifier_content_loss_without_shipped_weights_fails_in_one_line(monkeypatch, tmp_path):
+  monkeypatch.setattr(sr.classifier, 'weights_dir', lambda name: str(tmp_path / name))
+  config = _config('srgan_mnist')
+  config.data.name, config.loss.content = 'fashion_mnist', 'classifier'
+  with pytest.raises(ValueError, match=r"jaxgan ships no classifier for 'fashion_mnist'") as e:
     sr.validate(config)
   assert '\n' not in str(e.value)
 
