@@ -4,9 +4,9 @@ A (K+1)-class GAN: D classifies {0, ..., 9} and its fixed fake logit 0 makes it 
 discriminator too; G (100 -> 500 -> 500 -> 784, batch norm, softplus, weight-normed sigmoid output)
 is trained by feature matching; D (784 -> 1000-500-250-250-250 -> 10, weight norm, Gaussian noise
 0.3 on the input and 0.5 after every hidden layer) by cross-entropy on the labeled examples plus
-0.5 x the unsupervised real/fake loss. Adam b1 0.5, batch 100, 300 epochs, test errors of D's
-moving-average parameters (``train.d_ema_decay`` 0.9999), as the paper's public code
-(openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py).
+0.5 x the unsupervised real/fake loss. Adam b1 0.5, batch 100, 300 epochs (180,000 steps of 600
+an epoch), test errors of D's moving-average parameters (``train.d_ema_decay`` 0.9999), as the
+paper's public code (openai/improved-gan, mnist_svhn_cifar10/train_mnist_feature_matching.py).
 
 One departure: G's learning rate is 1e-3, D's 3e-3 (the public code: 3e-3 for both). With G at
 3e-3 the real/fake game collapses on this machine (seed 0 in epoch 9: D separates real from fake
@@ -16,7 +16,9 @@ falling through 40 epochs (README, "Semi-supervised MNIST"). The public code's s
 ``--config.train.g_lr=3e-3``.
 
 One seed trains from the command line like every config (``config.trainer`` sends it to
-``jaxgan.semi_supervised_train.train_and_evaluate``):
+``jaxgan.semi_supervised_train.train_and_evaluate``, on the one driver ``jaxgan.train.drive``:
+checkpoints, ``metrics.jsonl``, samples and exact resume as every run; D's test errors every
+``train.eval_every`` steps):
 
     python -m jaxgan.main --config=configs/ssgan_mnist.py --workdir=runs/ssgan_mnist \
         --config.data.data_dir=/work/shared/data/tensorflow_datasets
@@ -31,6 +33,12 @@ Paper, 100 labels: 93 +- 6.5 errors (10 seeds). The public MNIST code keeps the 
 constant; ``--config.train.lr_schedule=linear`` decays it linearly to 0 over the run (at G lr
 3e-3 and 8 epochs no better or worse than 'constant' within two seeds). See the README's
 "Semi-supervised MNIST" section for what a CPU budget reaches.
+
+Units: the trainer counts steps, as every run (``train.num_steps``, ``log_every``,
+``eval_every``, ``sample_every``, ``checkpoint_every``). Before it ran on the one driver it
+counted epochs: ``train.num_epochs`` still works (when set, the run is ``num_epochs * (60000 //
+batch_size)`` steps, whatever ``num_steps`` says), but ``train.checkpoint_every`` now counts
+steps (it counted epochs: 10 then is 6000 now).
 """
 
 import ml_collections
@@ -62,7 +70,11 @@ def get_config():
   config.model.hidden_noise = 0.5
 
   config.train = ml_collections.ConfigDict()
-  config.train.num_epochs = 300
+  # Steps of the run: 300 epochs of 60000 // batch_size = 600 steps (the paper's length).
+  config.train.num_steps = 180_000
+  # The run's length in epochs instead (the trainer's unit before the one driver): when set,
+  # num_steps is num_epochs * (60000 // batch_size).
+  config.train.num_epochs = ml_collections.config_dict.placeholder(int)
   # Unlabeled and labeled batches both have this many rows; an epoch is 60000 // batch_size steps.
   config.train.batch_size = 100
   # Adam learning rates of G and D, and Adam's betas for both. The public code uses 3e-3 for G
@@ -83,8 +95,21 @@ def get_config():
   config.train.init_batch_size = 500
   # False keeps D's hidden weight-norm scales at their initial values, as the public code.
   config.train.train_hidden_scale = False
-  # Epochs between checkpoints (only with a workdir).
-  config.train.checkpoint_every = 10
+  # Steps between metrics.jsonl rows (one an epoch: their chunk_mean/<name> are epoch means),
+  # D's test errors, sample grids and checkpoints; the last step does all four.
+  config.train.log_every = 600
+  config.train.eval_every = 600
+  config.train.sample_every = 6000
+  config.train.checkpoint_every = 6000
+  # Checkpoints kept (the newest).
+  config.train.keep_checkpoints = 2
+  # G's images in each samples/step_<N>.png.
+  config.train.num_samples = 64
+  # One device (the objectives have no cross-device mean).
+  config.train.parallel = 'none'
+  # 'scan': each chunk is one lax.scan ('auto' would run an unnamed model one step per call on
+  # a CPU, as a convolutional one; these MLPs scan fast everywhere).
+  config.train.chunk_mode = 'scan'
 
   config.eval = ml_collections.ConfigDict()
   # Test images per D call.

@@ -7,26 +7,26 @@ is D's weight-norm initialization (:func:`init_state`) and the Polyak average of
 (kept in D's optimizer state, :func:`optimizers`). :func:`build_train_step` says what one step
 does.
 
-An epoch has ``N // batch_size`` steps: the unlabeled batches walk through two random
-permutations of the whole training set, the labeled batches through back-to-back random
-permutations of the small labeled set (:func:`epoch_indices`). It runs as one chunk of the main
-driver's machinery (:mod:`jaxgan.loop`): the data are a :class:`jaxgan.loop.Source`
-(:func:`data_source`) kept on the device, the epoch one jitted ``lax.scan``
-(:func:`jaxgan.loop.make_chunk`), so a GPU runs it without host round trips, and every step's
-non-finite flags reach :class:`jaxgan.faults.NonFiniteMonitor`. :func:`train_and_evaluate` is the
-entry point that ``python -m jaxgan.main`` calls for a config with ``trainer='semi_supervised'``,
-with the main trainer's guards.
+It trains on the one driver of every run, :func:`jaxgan.train.drive`: ``train.num_steps``
+steps in jitted chunks (:mod:`jaxgan.loop`) on device-resident MNIST, with the same
+checkpoints, ``metrics.jsonl``, TensorBoard, ``samples/`` and exact resume as every config, and
+the test errors of D (its own and its averaged parameters) as the driver's evaluation, every
+``train.eval_every`` steps. :func:`train_and_evaluate` is the entry point that ``python -m
+jaxgan.main`` calls for a config with ``trainer='semi_supervised'``.
 
-Randomness: the step folds ``state.step`` into the run key (:mod:`jaxgan.game`); the epoch's
-permutations use a key folded with the step at the epoch's start. A run resumed from a
-checkpoint repeats exactly.
+The data of step ``t`` (0-based) is a function of ``(key, t)`` (:func:`data_source`): epoch ``e
+= t // S`` (``S = N // batch_size`` steps) draws :func:`epoch_indices` from ``fold_in(key, e
+S)``, the unlabeled batches walking through two random permutations of the training set, the
+labeled ones through back-to-back permutations of the labeled subset; the labeled subset itself
+is chosen by the seed alone (:func:`jaxgan.semi_supervised.select_labeled`). The step folds
+``state.step`` into the run key (:mod:`jaxgan.game`). A run resumed from a checkpoint at any
+step repeats the uninterrupted run bit for bit.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
+import functools
+import tempfile
 from collections.abc import Callable
 
 import jax
@@ -34,19 +34,31 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from absl import logging
 from jax import lax
 
-from jaxgan import checkpoint, faults, game, loop, parallel
+from jaxgan import faults, game, loop, train, visualize
 from jaxgan import semi_supervised as ssl
 from jaxgan.game import GANState
 
 LR_SCHEDULES = ('constant', 'linear')
 
 
+def num_steps(config: ml_collections.ConfigDict, *, steps_per_epoch: int | None = None) -> int:
+  """The run's length in steps: ``train.num_steps``, or ``train.num_epochs * steps_per_epoch``
+  where ``train.num_epochs`` is set (the trainer's unit before it ran on the one driver; an
+  epoch is ``N // batch_size`` steps, 600 for MNIST at batch 100)."""
+  epochs = config.train.get('num_epochs')
+  if epochs is None:
+    return config.train.num_steps
+  if steps_per_epoch is None:
+    raise ValueError(f'config.train.num_epochs={epochs} counts epochs: give steps_per_epoch '
+                     '(or set config.train.num_steps and leave num_epochs None)')
+  return epochs * steps_per_epoch
+
+
 def init_state(config: ml_collections.ConfigDict, key: jax.Array,
                generator: ssl.SSGANGenerator, discriminator: ssl.SSGANDiscriminator,
-               init_images: jax.Array, *, steps_per_epoch: int) -> GANState:
+               init_images: jax.Array, *, steps_per_epoch: int | None = None) -> GANState:
   """Both players at step 0 (a :class:`jaxgan.game.GANState`, as the main trainer's), then D's
   weight norm from ``init_images`` (:func:`ssl.data_dependent_init`; the paper uses 500).
 
@@ -63,8 +75,8 @@ def init_state(config: ml_collections.ConfigDict, key: jax.Array,
 
 
 def build_train_step(config: ml_collections.ConfigDict, generator: ssl.SSGANGenerator,
-                     discriminator: ssl.SSGANDiscriminator, *, steps_per_epoch: int,
-                     skip_nonfinite: bool | None = None):
+                     discriminator: ssl.SSGANDiscriminator, *,
+                     steps_per_epoch: int | None = None, skip_nonfinite: bool | None = None):
   """The pure ``train_step(state, batch, key) -> (state, metrics)`` of ``config``.
 
   :func:`jaxgan.game.make_train_step` with the semi-supervised objectives, alternating with one
@@ -81,8 +93,9 @@ def build_train_step(config: ml_collections.ConfigDict, generator: ssl.SSGANGene
   ``(B, ...)``. Metrics: the objectives' (``loss_lab``, ``loss_unl``, ``loss_gen``,
   ``train_err``, ``d_real``, ``d_fake``) and the step's (``d_loss``, ``g_loss``, gradient norms,
   ``d_nonfinite``/``g_nonfinite``). With ``skip_nonfinite`` (default: ``train.on_nonfinite ==
-  'skip'``; :func:`train_and_evaluate` always skips and stops its epoch itself for ``'stop'``,
-  as the main driver) a non-finite step keeps the state from before it.
+  'skip'``; with ``'stop'`` the driver stops at the step itself) a non-finite step keeps the
+  state from before it. ``steps_per_epoch`` only matters for a ``'linear'`` schedule of a run
+  whose length is ``train.num_epochs`` (:func:`num_steps`).
   """
   if skip_nonfinite is None:
     skip_nonfinite = config.train.on_nonfinite == 'skip'
@@ -127,6 +140,15 @@ def epoch_indices(key: jax.Array, *, num_unlabeled: int, num_labeled: int, batch
           'lab': cut(lab.reshape(-1), labeled_batch_size)}
 
 
+# Module-level, so that every run of the same sizes reuses one compilation.
+@functools.partial(jax.jit, static_argnames=('num_unlabeled', 'num_labeled', 'batch_size'))
+def _epoch_indices_at(key: jax.Array, epoch_start, *, num_unlabeled: int, num_labeled: int,
+                      batch_size: int) -> dict[str, jax.Array]:
+  """:func:`epoch_indices` of ``key`` folded with the epoch's first step ``epoch_start``."""
+  return epoch_indices(jax.random.fold_in(key, epoch_start), num_unlabeled=num_unlabeled,
+                       num_labeled=num_labeled, batch_size=batch_size)
+
+
 def data_source(data: dict, key: jax.Array, *, batch_size: int) -> loop.Source:
   """The training batches as a :class:`jaxgan.loop.Source` for :func:`jaxgan.loop.make_chunk`.
 
@@ -135,23 +157,25 @@ def data_source(data: dict, key: jax.Array, *, batch_size: int) -> loop.Source:
   rows of :func:`epoch_indices`, epoch ``e`` (steps ``e S, ..., e S + S - 1``, ``S = N //
   batch_size``) drawn from ``fold_in(key, e S)``: the key folded with the step at the epoch's
   start. A step's batch gathers ``x_unl``, ``x_unl2``, ``x_lab`` and ``y_lab`` on the device;
-  labeled batches have ``batch_size`` rows too, as in the paper's code.
+  labeled batches have ``batch_size`` rows too, as in the paper's code. Every batch is a
+  function of ``(key, step)``, so a run resumed at any step finds its place in O(1).
   """
   num_unlabeled, num_labeled = data['x_unl'].shape[0], data['x_lab'].shape[0]
-  indices = jax.jit(lambda epoch_start: epoch_indices(
-      jax.random.fold_in(key, epoch_start), num_unlabeled=num_unlabeled,
-      num_labeled=num_labeled, batch_size=batch_size))
   per_epoch = num_unlabeled // batch_size
   if per_epoch == 0:
     raise ValueError(f'batch_size={batch_size} is larger than the {num_unlabeled} unlabeled '
                      'examples')
+  # The driver's chunks may be shorter than an epoch: each epoch's permutations are drawn once.
+  indices = functools.lru_cache(maxsize=2)(lambda epoch: _epoch_indices_at(
+      key, epoch * per_epoch, num_unlabeled=num_unlabeled, num_labeled=num_labeled,
+      batch_size=batch_size))
 
   def plan(start: int, length: int):
     first, stop = start // per_epoch, -(-(start + length) // per_epoch)
-    epochs = [indices(e * per_epoch) for e in range(first, stop)]
+    epochs = [indices(e) for e in range(first, stop)]
     offset = start - first * per_epoch
     if len(epochs) == 1 and offset == 0 and length == per_epoch:
-      return epochs[0]  # An epoch exactly: the driver's case.
+      return epochs[0]  # An epoch exactly.
     return jax.tree.map(lambda *rows: jnp.concatenate(rows)[offset:offset + length], *epochs)
 
   def batch(data, idx):
@@ -161,6 +185,7 @@ def data_source(data: dict, key: jax.Array, *, batch_size: int) -> loop.Source:
   return loop.Source(data=data, plan=plan, batch=batch)
 
 
+@functools.lru_cache(maxsize=8)  # One compilation for every run of the same D.
 def make_evaluate(discriminator: ssl.SSGANDiscriminator, *, batch_size: int = 1000):
   """Builds jitted ``evaluate(d_params, images, labels) -> int32 number of test errors``.
 
@@ -188,6 +213,23 @@ def make_evaluate(discriminator: ssl.SSGANDiscriminator, *, batch_size: int = 10
   return evaluate
 
 
+def make_evaluator(config: ml_collections.ConfigDict, discriminator: ssl.SSGANDiscriminator,
+                   images, labels) -> Callable[[GANState], dict[str, int]]:
+  """``evaluate(state) -> {'test_errors', 'test_errors_avg'}`` for :func:`jaxgan.train.drive`:
+  the errors of D on the test ``images`` (``(N, 28, 28, 1)`` in [0, 1]) and their ``labels``
+  with its own parameters and with its averaged ones (:func:`averaged_d_params`, the paper's
+  protocol), each counted by :func:`make_evaluate` (``eval.batch_size`` images per call)."""
+  count = make_evaluate(discriminator, batch_size=config.eval.batch_size)
+  average = jax.jit(lambda state: averaged_d_params(config, state))
+  images, labels = jax.device_put((images, labels))
+
+  def evaluate(state):
+    return {'test_errors': int(count(state.d_params, images, labels)),
+            'test_errors_avg': int(count(average(state), images, labels))}
+
+  return evaluate
+
+
 def load_mnist(*, data_dir: str | None, download: bool = False) -> dict[str, np.ndarray]:
   """All of MNIST in memory: ``x_train`` (60000, 28, 28, 1) and ``x_test`` (10000, ...) float32
   in [0, 1] (the range of G's sigmoid), ``y_train``/``y_test`` int32."""
@@ -208,12 +250,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.train.lr_schedule not in LR_SCHEDULES:
     raise ValueError(f'config.train.lr_schedule={config.train.lr_schedule!r} is not allowed; '
                      f'expected one of {list(LR_SCHEDULES)}')
-  for field in ('data.num_labels', 'data.num_classes', 'model.latent_dim', 'train.num_epochs',
-                'train.batch_size', 'train.g_lr', 'train.d_lr', 'train.init_batch_size',
-                'eval.batch_size'):
+  for field in ('data.num_labels', 'data.num_classes', 'model.latent_dim', 'train.batch_size',
+                'train.g_lr', 'train.d_lr', 'train.init_batch_size', 'eval.batch_size'):
     section, name = field.split('.')
     if not config[section][name] > 0:
       raise ValueError(f'config.{field}={config[section][name]!r} must be > 0')
+  train.check_driver_fields(config)  # num_steps and the *_every intervals (steps) >= 1.
+  t = config.train
+  if t.get('num_epochs') is not None and not t.num_epochs > 0:
+    raise ValueError(f'config.train.num_epochs={t.num_epochs!r} must be > 0 (or None: '
+                     'train.num_steps steps)')
+  for name in ('eval_every', 'keep_checkpoints', 'num_samples'):
+    if t[name] < 1:
+      raise ValueError(f'config.train.{name}={t[name]} must be >= 1')
+  if t.parallel != 'none':
+    raise ValueError(f"config.train.parallel={t.parallel!r}: the semi-supervised GAN trains on "
+                     "one device (parallel='none')")
+  if t.chunk_mode not in loop.CHUNK_MODES:
+    raise ValueError(f'config.train.chunk_mode={t.chunk_mode!r} is not allowed; expected one '
+                     f'of {list(loop.CHUNK_MODES)}')
   if config.data.num_labels % config.data.num_classes:
     raise ValueError(f'config.data.num_labels={config.data.num_labels} must be a multiple of '
                      f'config.data.num_classes={config.data.num_classes}')
@@ -240,15 +295,17 @@ def build_models(config: ml_collections.ConfigDict
 
 
 def optimizers(config: ml_collections.ConfigDict, discriminator: ssl.SSGANDiscriminator, *,
-               steps_per_epoch: int):
+               steps_per_epoch: int | None = None):
   """``(g_optimizer, d_optimizer)``: Adam for G and D as the public code (``eps`` inside the square
-  root), with the config's learning-rate schedule. D's hidden weight-norm scales stay frozen
-  unless ``config.train.train_hidden_scale``; D's optimizer ends with
-  :func:`ssl.parameter_average` of decay ``config.train.d_ema_decay``."""
+  root), with the config's learning-rate schedule (``'linear'``: to 0 at the run's last step,
+  :func:`num_steps`). D's hidden weight-norm scales stay frozen unless
+  ``config.train.train_hidden_scale``; D's optimizer ends with :func:`ssl.parameter_average` of
+  decay ``config.train.d_ema_decay``."""
   t = config.train
   def adam(lr):
     if t.lr_schedule == 'linear':
-      lr = optax.linear_schedule(lr, 0.0, transition_steps=t.num_epochs * steps_per_epoch)
+      lr = optax.linear_schedule(lr, 0.0, transition_steps=num_steps(
+          config, steps_per_epoch=steps_per_epoch))
     return optax.adam(lr, b1=t.b1, b2=t.b2, eps=0.0, eps_root=1e-8)
 
   d_optimizer = adam(t.d_lr)
@@ -279,125 +336,117 @@ def check_data(config: ml_collections.ConfigDict, mnist: dict[str, np.ndarray]) 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | None = None, *,
                        mnist: dict[str, np.ndarray] | None = None,
+                       on_row: Callable[[dict], None] | None = None,
+                       should_stop: Callable[[int], bool] | None = None,
                        on_epoch: Callable[[dict], None] | None = None) -> GANState:
-  """Trains the semi-supervised GAN of ``config`` and tests it after every epoch.
+  """Trains the semi-supervised GAN of ``config`` on the one driver (:func:`jaxgan.train.drive`)
+  and tests D every ``train.eval_every`` steps.
 
-  With a ``workdir`` it writes ``metrics.jsonl`` (one row per epoch), ``config.json`` and orbax
-  checkpoints (every ``train.checkpoint_every`` epochs and the last), and resumes from the
-  latest one, with the main trainer's guards (:func:`jaxgan.train.train_and_evaluate`): the
-  config and the data are checked before anything compiles, a checkpoint of another config is
-  refused naming the fields that differ, a damaged one is skipped for the previous one, rows
-  logged after the checkpoint are dropped, and a non-finite step stops the run
-  (``train.on_nonfinite='stop'``, naming the step; the last good checkpoint is kept) or is
-  skipped (``'skip'``).
+  Writes into ``workdir`` (a temporary directory, removed at the end, when None) what every run
+  writes: ``checkpoints/`` (every ``train.checkpoint_every`` steps and the last, the last
+  ``train.keep_checkpoints`` kept), ``metrics.jsonl``, TensorBoard event files,
+  ``samples/step_<N>.png`` (``train.num_samples`` images of G) and ``config.json``; run again
+  with the same workdir, it resumes from the latest checkpoint, bit-exact, and continues to
+  :func:`num_steps`. The guards are the driver's: the config and the data are checked before
+  anything compiles, a checkpoint of another config is refused naming the fields that differ, a
+  damaged one is skipped for the previous one, rows logged after the checkpoint are dropped, and
+  a non-finite step stops the run (``train.on_nonfinite='stop'``, naming the step and player;
+  the last good checkpoint is kept) or is skipped (``'skip'``).
+
+  A ``metrics.jsonl`` row, every ``train.log_every`` steps and at the last: ``step``, the
+  logged step's metrics (:func:`build_train_step`: ``loss_lab``, ``loss_unl``, ``loss_gen``,
+  ``train_err``, ``d_loss``, ...), ``steps_per_sec``, each metric's mean over the chunk of steps
+  that ends there as ``chunk_mean/<name>`` (with the default intervals a chunk is one epoch, so
+  these are the epoch means the trainer's earlier per-epoch rows held), and, every
+  ``train.eval_every`` steps and at the last, ``test_errors`` (of the test images, D's own
+  parameters) and ``test_errors_avg`` (D's averaged parameters, the paper's protocol)
+  (:func:`make_evaluator`; a row of their own at a step that is not logged).
 
   Args:
     config: an SSGAN config (``configs/ssgan_mnist.py``).
-    workdir: optional directory for checkpoints and metrics.
+    workdir: the run's directory, or None.
     mnist: the arrays of :func:`load_mnist` (loaded from ``config.data`` when None).
-    on_epoch: called with each epoch's row.
+    on_row: called with each row as it is written to ``metrics.jsonl``.
+    should_stop: ``should_stop(step)``, asked after each chunk, ends the run there as if that
+      step were the last (logged, tested, sampled and checkpointed).
+    on_epoch: the former name of ``on_row`` (rows were per epoch); still accepted.
 
   Returns:
-    The final :class:`jaxgan.game.GANState` (on the host), as the main trainer. A row has
-    ``epoch``, ``step``, ``test_errors`` (of the test images, D's own parameters),
-    ``test_errors_avg`` (D's averaged parameters, the paper's protocol), the means over the
-    epoch's steps of the step's metrics (:func:`build_train_step`; when a step was skipped, the
-    monitored ``d_*``/``g_*`` values of the first skipped step), ``nonfinite_steps`` (how many
-    steps were skipped), ``epoch_seconds`` (training only) and ``eval_seconds``; the first row a
-    process trains also has ``compile_seconds``.
+    The final :class:`jaxgan.game.GANState` (on the host), as the main trainer.
 
   Raises:
     ValueError: a bad config or data (before anything compiles).
     jaxgan.faults.NonFiniteError: a non-finite step with ``train.on_nonfinite='stop'``.
     jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
+  if on_epoch is not None:
+    if on_row is not None:
+      raise ValueError('give on_row or its former name on_epoch, not both')
+    on_row = on_epoch
   validate(config)
   if mnist is None:
     mnist = load_mnist(data_dir=config.data.data_dir, download=config.data.download)
   check_data(config, mnist)
-  k_label, k_init, k_train = jax.random.split(jax.random.PRNGKey(config.seed), 3)
   x_train, y_train = mnist['x_train'], mnist['y_train']
+  steps_per_epoch = x_train.shape[0] // config.train.batch_size
+  if steps_per_epoch == 0:
+    raise ValueError(f'config.train.batch_size={config.train.batch_size} is larger than the '
+                     f'{x_train.shape[0]} training images')
+  config = _in_steps(config, steps_per_epoch)
+  k_label, k_init, k_train = jax.random.split(jax.random.PRNGKey(config.seed), 3)
   labeled = np.asarray(ssl.select_labeled(k_label, y_train, num_labels=config.data.num_labels,
                                           num_classes=config.data.num_classes))
-  x_test, y_test = jax.device_put((mnist['x_test'], mnist['y_test']))
-
   generator, discriminator = build_models(config)
-  batch_size = config.train.batch_size
-  steps_per_epoch = x_train.shape[0] // batch_size
   init_rows = jax.random.choice(jax.random.fold_in(k_init, 1), x_train.shape[0],
                                 (config.train.init_batch_size,), replace=False)
+  # Eager, as the trainer of the README's figures (jitted, XLA rounds D's weight-norm
+  # initialization differently by an ulp); each op compiles once per process.
   state = init_state(config, k_init, generator, discriminator,
-                     jnp.asarray(x_train[np.asarray(init_rows)]),
-                     steps_per_epoch=steps_per_epoch)
-  # 'skip': the step keeps the state from before a non-finite update; 'stop': the monitor raises
-  # at the epoch's end, naming the step, before anything is logged or saved.
-  train_step = build_train_step(config, generator, discriminator,
-                                steps_per_epoch=steps_per_epoch)
+                     jnp.asarray(x_train[np.asarray(init_rows)]))
   k_perm, k_step = jax.random.split(k_train)
   source = data_source({'x_unl': x_train, 'x_lab': x_train[labeled], 'y_lab': y_train[labeled]},
-                       k_perm, batch_size=batch_size)
-  dp = parallel.parallelize_chunk(loop.make_chunk(train_step, source.batch), 'none')
-  data = dp.put_batch(source.data)
-  evaluate = make_evaluate(discriminator, batch_size=config.eval.batch_size)
-  average = jax.jit(lambda s: averaged_d_params(config, s))
+                       k_perm, batch_size=config.train.batch_size)
+  z = jax.random.uniform(jax.random.fold_in(k_train, 1),
+                         (config.train.num_samples, config.model.latent_dim))
 
-  manager, metrics_path = None, None
+  def save_samples(state: GANState, path: str, step: int) -> None:
+    del step
+    visualize.save_image_grid(path, 2.0 * np.asarray(_draw(generator, state, z)) - 1.0)
+
+  def run(workdir: str) -> GANState:
+    return train.drive(
+        config, workdir, state=state, train_step=build_train_step(config, generator,
+                                                                  discriminator),
+        source=source, step_key=k_step, save_samples=save_samples,
+        evaluate=make_evaluator(config, discriminator, mnist['x_test'], mnist['y_test']),
+        should_stop=should_stop, row_means=True, on_row=on_row)
+
   if workdir:
-    os.makedirs(workdir, exist_ok=True)
-    manager = checkpoint.manager(workdir, keep=2)
-    state = checkpoint.restore_latest(manager, state, config=config)
-    metrics_path = os.path.join(workdir, 'metrics.jsonl')
-    faults.rewind_metrics(metrics_path, int(state.step))
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
-  start_epoch = int(state.step) // steps_per_epoch
-  if start_epoch:
-    logging.info('Resuming after epoch %d from %s', start_epoch, workdir)
-  monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
-  # One chunk per epoch: the driver tests, logs and checkpoints after every epoch.
-  chunks = loop.chunk_ends(start_epoch * steps_per_epoch,
-                           config.train.num_epochs * steps_per_epoch, steps_per_epoch)
-  dp_state = dp.put_state(state)
-  timing, run_epoch = {}, dp.step
-  if chunks:
-    tick = time.perf_counter()
-    run_epoch = dp.step.lower(dp_state, data, source.plan(*chunks[0]), k_step).compile()
-    timing = {'compile_seconds': time.perf_counter() - tick}
-  for first, length in chunks:
-    epoch = (first + length) // steps_per_epoch
-    tick = time.perf_counter()
-    dp_state, out = run_epoch(dp_state, data, source.plan(first, length), k_step)
-    # Raises before anything non-finite is tested, logged or saved; names the step and player.
-    skipped = monitor.check_chunk(first + 1, out['watched'])
-    metrics = {k: float(v) for k, v in jax.device_get(out['mean']).items()}
-    epoch_seconds = time.perf_counter() - tick
-    if skipped:  # The first skipped step's own values name what went wrong.
-      watched = jax.device_get(out['watched'])
-      metrics.update({k: float(v[skipped[0] - first - 1]) for k, v in watched.items()})
-    metrics = dict(sorted({**metrics, 'nonfinite_steps': float(len(skipped))}.items()))
-    state = dp.get_state(dp_state)
-    tick = time.perf_counter()
-    errors = int(evaluate(state.d_params, x_test, y_test))
-    errors_avg = int(evaluate(average(state), x_test, y_test))
-    row = {'epoch': epoch, 'step': int(state.step), 'test_errors': errors,
-           'test_errors_avg': errors_avg, **metrics, 'epoch_seconds': epoch_seconds,
-           'eval_seconds': time.perf_counter() - tick, **timing}
-    timing = {}
-    logging.info('epoch %d/%d  test errors %d (averaged D %d)  loss_lab %.4f  loss_unl %.4f  '
-                 'loss_gen %.4f  %.1fs', epoch, config.train.num_epochs, errors, errors_avg,
-                 metrics['loss_lab'], metrics['loss_unl'], metrics['loss_gen'], epoch_seconds)
-    if metrics_path:
-      with open(metrics_path, 'a') as f:
-        f.write(json.dumps(row) + '\n')
-    if manager and (epoch % config.train.checkpoint_every == 0
-                    or epoch == config.train.num_epochs):
-      manager.save(epoch * steps_per_epoch, args=checkpoint.save_args(state))
-    if on_epoch:
-      on_epoch(row)
-  if manager:
-    manager.wait_until_finished()
-    manager.close()
-  return jax.device_get(dp.get_state(dp_state))
+    return run(workdir)
+  with tempfile.TemporaryDirectory(prefix='ssgan_') as tmp:
+    return run(tmp)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _draw(generator: ssl.SSGANGenerator, state: GANState, z: jax.Array) -> jax.Array:
+  """G's images of ``z`` in [0, 1]; G runs in training mode (batch statistics), as the paper's
+  code."""
+  variables = {'params': state.g_params, 'batch_stats': state.g_batch_stats}
+  return generator.apply(variables, z, train=True, mutable=['batch_stats'])[0]
+
+
+def _in_steps(config: ml_collections.ConfigDict, steps_per_epoch: int
+              ) -> ml_collections.ConfigDict:
+  """``config`` in the driver's unit: where ``train.num_epochs`` is set, a copy with
+  ``train.num_steps`` of :func:`num_steps` and ``num_epochs`` None (what ``config.json``
+  holds)."""
+  if config.train.get('num_epochs') is None:
+    return config
+  steps = num_steps(config, steps_per_epoch=steps_per_epoch)
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.train.num_steps, config.train.num_epochs = steps, None
+  return config
 
 
 def summarize_errors(errors) -> dict[str, float]:

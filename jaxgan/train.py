@@ -169,7 +169,8 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
           save_samples: Callable[[GANState, str, int], None],
           check_batch: Callable[[dict, int], None] | None = None,
           evaluate: Callable[[GANState], dict] | None = None, axis_name: str | None = None,
-          should_stop: Callable[[int], bool] | None = None) -> GANState:
+          should_stop: Callable[[int], bool] | None = None, row_means: bool = False,
+          on_row: Callable[[dict], None] | None = None) -> GANState:
   """The driver of every game: ``train_step`` in chunks, and what happens between them.
 
   :func:`train_and_evaluate` builds a GAN's pieces and calls it; so do the image-to-image
@@ -180,7 +181,12 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   ``parallel``, ``on_nonfinite``, ``keep_checkpoints`` and ``chunk_mode``) and between them
   logs to ``metrics.jsonl`` and TensorBoard, writes ``save_samples(state, path, step)``,
   ``evaluate(state)``'s metrics and checkpoints, as :func:`train_and_evaluate` describes.
-  ``step_key`` is the key every step folds its step number into.
+  ``step_key`` is the key every step folds its step number into. With ``row_means`` every
+  logged row also holds each metric's mean over the chunk that ends there, as
+  ``chunk_mean/<name>`` (a chunk is :func:`jaxgan.loop.chunk_length` steps: the steps since the
+  previous row only where that is ``log_every``, as the semi-supervised trainer's per-epoch
+  means with its default intervals); ``on_row(row)`` is
+  called with each row as it is written to ``metrics.jsonl``.
 
   Returns:
     The final state (on the host, one copy).
@@ -228,15 +234,22 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
       raise
     return out
 
+  def append(row):
+    with open(metrics_path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+    if on_row is not None:
+      on_row(row)
+
   def log(step, out, results):
     scalars = _scalars(out['last'])
     now = time.perf_counter()
     scalars['steps_per_sec'] = (step - clock['step']) / (now - clock['tick'])
     clock.update(tick=now, step=step)
-    with open(metrics_path, 'a') as f:
-      f.write(json.dumps({'step': step, **scalars, **results}) + '\n')
-    means = _scalars({k: out['mean'][k] for k in ('d_loss', 'g_loss')})
-    writer.write_scalars(step, {**scalars, **{f'chunk_mean/{k}': v for k, v in means.items()}})
+    means = _scalars(out['mean'] if row_means else
+                     {k: out['mean'][k] for k in ('d_loss', 'g_loss')})
+    means = {f'chunk_mean/{k}': v for k, v in means.items()}
+    append({'step': step, **scalars, **results, **(means if row_means else {})})
+    writer.write_scalars(step, {**scalars, **means})
     progress.update(step, scalars['steps_per_sec'], scalars)
 
   # A scanned chunk whose end needs no state (no sample, checkpoint or evaluation) is read while
@@ -269,8 +282,7 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
       writer.write_scalars(step, {f'eval/{name}': value for name, value in results.items()})
       logging.info('step %d: %s', step, results)
       if not (step % t.log_every == 0 or last):
-        with open(metrics_path, 'a') as f:
-          f.write(json.dumps({'step': step, **results}) + '\n')
+        append({'step': step, **results})
     if step % t.log_every == 0 or last:
       log(step, host, results)
     if step % t.sample_every == 0 or last:

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 
 import chex
 import flax
@@ -299,6 +300,14 @@ def test_paper_config_builds_the_paper_models():
   assert (tuple(g.hidden), tuple(d.hidden)) == ((500, 500), (1000, 500, 250, 250, 250))
   assert (d.input_noise, d.hidden_noise, config.train.b1) == (0.3, 0.5, 0.5)
   assert (config.train.g_lr, config.train.d_lr) == (1e-3, 3e-3)  # The code: 3e-3 for both.
+  # The paper's 300 epochs of 60000 // 100 steps, counted in steps as every run.
+  assert sst.num_steps(config) == config.train.num_steps == 300 * 600
+  assert config.train.log_every == config.train.eval_every == 600  # A row an epoch.
+  with config.unlocked():
+    config.train.num_epochs = 2
+  assert sst.num_steps(config, steps_per_epoch=600) == 1200
+  with pytest.raises(ValueError, match='num_epochs=2 counts epochs'):
+    sst.num_steps(config)
   config.train.lr_schedule = 'cosine'
   with pytest.raises(ValueError, match="lr_schedule='cosine'"):
     sst.validate(config)
@@ -404,30 +413,87 @@ def _rows(path):
     return [json.loads(line) for line in f]
 
 
-@pytest.mark.slow  # Three runs with their compilations: about a minute on a shared 2-core CPU.
-def test_train_and_evaluate_resumes_exactly(mock_mnist, tmp_path):
-  # Two epochs in one go equal one epoch, a restart from the checkpoint, and a second epoch.
-  config = _tiny_config(num_epochs=2, checkpoint_every=1)
-  straight = sst.train_and_evaluate(config, str(tmp_path / 'straight'), mnist=mock_mnist)
-  config.train.num_epochs = 1
-  sst.train_and_evaluate(config, str(tmp_path / 'resumed'), mnist=mock_mnist)
-  config.train.num_epochs = 2
-  resumed = sst.train_and_evaluate(config, str(tmp_path / 'resumed'), mnist=mock_mnist)
-  assert isinstance(resumed, game.GANState) and int(resumed.step) == 20  # 2 x 200 // 20.
-  chex.assert_trees_all_equal(resumed, straight)
-  rows = _rows(tmp_path / 'resumed' / 'metrics.jsonl')
-  assert [(r['epoch'], r['step']) for r in rows] == [(1, 10), (2, 20)]
-  assert 'compile_seconds' in rows[0] and 'compile_seconds' in rows[1]  # Each process's first.
-  last = _rows(tmp_path / 'straight' / 'metrics.jsonl')[-1]
-  for key in ('test_errors', 'test_errors_avg', 'loss_lab', 'loss_unl', 'loss_gen'):
-    assert rows[-1][key] == last[key], key
+def _by_step(rows):
+  return {r['step']: r for r in rows}
+
+
+EVAL_ONLY = {'step', 'test_errors', 'test_errors_avg'}
+NOT_METRICS = EVAL_ONLY | {'steps_per_sec'}
+
+# 21 steps of 10 an epoch (200 // 20): chunks of gcd(6, 9, 21, 21) = 3 steps, so chunks (9, 3)
+# and (18, 3) cross an epoch's end. Rows at every log_every = 6 and at the last step, D's test
+# errors at every eval_every = 9 (a row of their own at step 9) and the last.
+STEP_RUN = dict(num_steps=21, log_every=6, eval_every=9, checkpoint_every=21, sample_every=21)
+
+
+@pytest.fixture(scope='module')
+def straight_run(mock_mnist, tmp_path_factory):
+  """The run of STEP_RUN in one go: its workdir, returned state and metrics.jsonl rows."""
+  workdir = str(tmp_path_factory.mktemp('straight'))
+  rows = []
+  state = sst.train_and_evaluate(_tiny_config(**STEP_RUN), workdir, mnist=mock_mnist,
+                                 on_row=rows.append)
+  assert rows == _rows(os.path.join(workdir, 'metrics.jsonl'))  # on_row sees what is written.
+  return workdir, state, rows
+
+
+def test_rows_hold_the_logged_step_chunk_means_and_test_errors(mock_mnist, straight_run):
+  workdir, state, rows = straight_run
+  assert isinstance(state, game.GANState) and int(state.step) == 21
+  assert [r['step'] for r in rows] == [6, 9, 12, 18, 21]
+  rows = _by_step(rows)
+  assert set(rows[9]) == EVAL_ONLY  # Tested, not logged.
+  for step in (6, 12):
+    assert not set(rows[step]) & {'test_errors', 'test_errors_avg'}, step
+  for step in (18, 21):
+    assert {'test_errors', 'test_errors_avg'} <= set(rows[step]), step
+  names = sorted(set(rows[6]) - NOT_METRICS - {k for k in rows[6] if '/' in k})
+  assert {'loss_lab', 'loss_unl', 'loss_gen', 'train_err', 'd_loss', 'g_loss', 'd_nonfinite',
+          'g_nonfinite'} <= set(names)
+  for step in (6, 12, 18, 21):  # Every logged row: each metric, and its mean over the chunk.
+    assert sorted(k for k in rows[step] if k.startswith('chunk_mean/')) == sorted(
+        f'chunk_mean/{n}' for n in names), step
+  assert os.path.exists(os.path.join(workdir, 'samples', 'step_21.png'))
+
+  # The same steps one per chunk (every step logged) give the per-step metrics: a row's values
+  # are its step's, its chunk_mean/<name> the mean over the chunk's steps (4, 5, 6 at step 6).
+  per_step = []
+  sst.train_and_evaluate(_tiny_config(num_steps=6, log_every=1, eval_every=6,
+                                      checkpoint_every=6, sample_every=6),
+                         mnist=mock_mnist, on_row=per_step.append)
+  assert [r['step'] for r in per_step] == [1, 2, 3, 4, 5, 6]
+  for n in names:
+    assert rows[6][n] == pytest.approx(per_step[5][n], rel=1e-5, abs=1e-7), n
+    mean = np.mean([r[n] for r in per_step[3:6]])
+    assert rows[6][f'chunk_mean/{n}'] == pytest.approx(mean, rel=1e-5, abs=1e-7), n
+
   # The logged test errors are those of the returned state, recounted here.
-  g, d = sst.build_models(config)
+  config = _tiny_config(**STEP_RUN)
+  _, d = sst.build_models(config)
   evaluate = sst.make_evaluate(d, batch_size=config.eval.batch_size)
   x_test, y_test = mock_mnist['x_test'], mock_mnist['y_test']
-  assert last['test_errors'] == int(evaluate(straight.d_params, x_test, y_test))
-  assert last['test_errors_avg'] == int(
-      evaluate(sst.averaged_d_params(config, straight), x_test, y_test))
+  assert rows[21]['test_errors'] == int(evaluate(state.d_params, x_test, y_test))
+  assert rows[21]['test_errors_avg'] == int(
+      evaluate(sst.averaged_d_params(config, state), x_test, y_test))
+
+
+def test_a_run_stopped_between_epochs_resumes_exactly(mock_mnist, tmp_path, straight_run):
+  # Stopped after step 15 (mid-epoch 2, between log rows: the stop checkpoints, logs and tests
+  # there), then run again on its workdir: the parameters, optimizer states and every row but
+  # the stop's own equal the run in one go's, bit for bit.
+  _, straight, straight_rows = straight_run
+  workdir = str(tmp_path / 'resumed')
+  config = _tiny_config(**STEP_RUN)
+  first = sst.train_and_evaluate(config, workdir, mnist=mock_mnist,
+                                 should_stop=lambda step: step == 15)
+  assert int(first.step) == 15 and 15 % 10
+  assert checkpoint.load(workdir)[0] == 15
+  resumed = sst.train_and_evaluate(config, workdir, mnist=mock_mnist)
+  chex.assert_trees_all_equal(resumed, straight)
+  rows = _rows(os.path.join(workdir, 'metrics.jsonl'))
+  assert [r['step'] for r in rows] == [6, 9, 12, 15, 18, 21]
+  timeless = lambda r: {k: v for k, v in r.items() if k != 'steps_per_sec'}
+  assert [timeless(r) for r in rows if r['step'] != 15] == [timeless(r) for r in straight_rows]
 
 
 def _fixed_mnist():
@@ -442,22 +508,26 @@ def _fixed_mnist():
 
 # Golden numbers of two epochs of _tiny_config on _fixed_mnist, computed with the trainer before it
 # ran on jaxgan.loop (its own epoch scan, make_train_epoch, at commit b10e7f6; the same for
-# on_nonfinite 'stop' and 'skip'). They pin each epoch's batches (epoch_indices of the key folded
-# with the epoch's first step) and the step key, so the README's SSGAN figures
+# on_nonfinite 'stop' and 'skip'): each epoch's test errors and the means over its steps of the
+# step's metrics (then the rows of epochs 1 and 2; now the chunk_mean/<name> of the rows at steps
+# 10 and 20, a chunk being an epoch). They pin each epoch's batches (epoch_indices of the key
+# folded with the epoch's first step) and the step key, so the README's SSGAN figures
 # (benchmarks/results/semi_supervised_mnist_100_cpu*.json) stay those of this trainer. The
 # parameters after the port are bit-identical on CPU; D's average differs from 'stop' at b10e7f6
 # by an ulp or two (XLA fuses the step of the chunk differently), hence rtol 1e-6.
 GOLDEN_ROWS = [
-    {'epoch': 1, 'step': 10, 'test_errors': 95, 'test_errors_avg': 92,
-     'd_fake': 0.38320273, 'd_grad_norm': 6.8569117, 'd_loss': 2.0997341, 'd_nonfinite': 0.0,
+    {'step': 10, 'test_errors': 95, 'test_errors_avg': 92},
+    {'step': 20, 'test_errors': 95, 'test_errors_avg': 94},
+]
+GOLDEN_MEANS = [
+    {'d_fake': 0.38320273, 'd_grad_norm': 6.8569117, 'd_loss': 2.0997341, 'd_nonfinite': 0.0,
      'd_real': 0.79645950, 'g_grad_norm': 2.3859937, 'g_loss': 4.2025652, 'g_nonfinite': 0.0,
      'loss_gen': 4.2025652, 'loss_lab': 1.6000375, 'loss_unl': 0.99939364,
-     'nonfinite_steps': 0.0, 'train_err': 0.51500005},
-    {'epoch': 2, 'step': 20, 'test_errors': 95, 'test_errors_avg': 94,
-     'd_fake': 0.14227368, 'd_grad_norm': 3.0784097, 'd_loss': 0.37758341, 'd_nonfinite': 0.0,
+     'train_err': 0.51500005},
+    {'d_fake': 0.14227368, 'd_grad_norm': 3.0784097, 'd_loss': 0.37758341, 'd_nonfinite': 0.0,
      'd_real': 0.73838013, 'g_grad_norm': 3.1666360, 'g_loss': 5.7062984, 'g_nonfinite': 0.0,
      'loss_gen': 5.7062984, 'loss_lab': 0.12587126, 'loss_unl': 0.50342435,
-     'nonfinite_steps': 0.0, 'train_err': 0.0050000004},
+     'train_err': 0.0050000004},
 ]
 GOLDEN_SUMS = {'g_params': 564.97430, 'd_params': 307.30224, 'd_average': 289.27227}
 GOLDEN_D_OUT_BIAS = [0.81791717, -0.69517881, 0.10402296, 0.26336843, -0.31711778, 0.011522912,
@@ -465,16 +535,25 @@ GOLDEN_D_OUT_BIAS = [0.81791717, -0.69517881, 0.10402296, 0.26336843, -0.3171177
 
 
 @pytest.mark.parametrize('on_nonfinite', ['stop', pytest.param('skip', marks=pytest.mark.slow)])
-def test_two_epochs_reproduce_the_epoch_scan_golden_numbers(on_nonfinite):
-  config = _tiny_config(num_epochs=2, on_nonfinite=on_nonfinite)
+def test_two_epochs_reproduce_the_epoch_scan_golden_numbers(on_nonfinite, tmp_path):
+  # In epochs (the trainer's unit before the one driver): 2 x 200 // 20 = 20 steps.
+  config = _tiny_config(num_epochs=2, log_every=10, eval_every=10, on_nonfinite=on_nonfinite)
   rows = []
-  state = sst.train_and_evaluate(config, mnist=_fixed_mnist(), on_epoch=rows.append)
+  state = sst.train_and_evaluate(config, str(tmp_path), mnist=_fixed_mnist(),
+                                 on_epoch=rows.append)
   assert int(state.step) == 20
-  timing = {'epoch_seconds', 'eval_seconds', 'compile_seconds'}
-  for got, want in zip(rows, GOLDEN_ROWS, strict=True):
-    assert [k for k in got if k not in timing] == list(want)  # The fields, in their order.
-    for k, v in want.items():
-      assert got[k] == (v if isinstance(v, int) else pytest.approx(v, rel=1e-6, abs=1e-9)), k
+  # The run counts steps: num_epochs became num_steps in what it saved.
+  with open(tmp_path / 'config.json') as f:
+    saved = json.load(f)['train']
+  assert (saved['num_steps'], saved['num_epochs']) == (20, None)
+  assert checkpoint.load(str(tmp_path))[0] == 20
+  for got, want, means in zip(rows, GOLDEN_ROWS, GOLDEN_MEANS, strict=True):
+    names = list(means)  # The step's metrics, in the row's order.
+    assert list(got) == ['step', *names, 'steps_per_sec', 'test_errors', 'test_errors_avg',
+                         *[f'chunk_mean/{n}' for n in names]]
+    assert {k: got[k] for k in want} == want
+    for k, v in means.items():
+      assert got[f'chunk_mean/{k}'] == pytest.approx(v, rel=1e-6, abs=1e-9), k
   total = lambda tree: sum(float(np.sum(np.asarray(a, np.float64))) for a in jax.tree.leaves(tree))
   sums = {'g_params': total(state.g_params), 'd_params': total(state.d_params),
           'd_average': total(sst.averaged_d_params(config, state))}
@@ -578,8 +657,7 @@ def test_first_step_moves_every_trained_parameter_by_lr():
   config = _tiny_config()
   g, d = sst.build_models(config)
   x = jax.random.uniform(jax.random.key(0), (60, 28, 28, 1)) ** 3
-  state = jax.jit(lambda key: sst.init_state(config, key, g, d, x[:50], steps_per_epoch=10))(
-      jax.random.key(1))
+  state = sst.init_state(config, jax.random.key(1), g, d, x[:50], steps_per_epoch=10)
   step = sst.build_train_step(config, g, d, steps_per_epoch=10)
   batch = {'x_unl': x[:20], 'x_unl2': x[20:40], 'x_lab': x[40:], 'y_lab': jnp.arange(20) % 10}
   new, _ = jax.jit(step)(state, batch, jax.random.key(2))
@@ -705,33 +783,45 @@ def test_bad_data_and_config_are_refused_before_anything_compiles(mock_mnist):
 def test_a_nonfinite_step_stops_the_run_naming_it_or_is_skipped(mock_mnist, tmp_path):
   # D's learning rate 1e30 throws its biases to ~1e30 in step 1; G's feature matching against
   # that D overflows in the same step, so step 1 is the first non-finite one.
-  config = _tiny_config(num_epochs=1, d_lr=1e30)
-  with pytest.raises(faults.NonFiniteError, match='step 1: the generator went non-finite'):
+  config = _tiny_config(num_steps=10, d_lr=1e30)
+  with pytest.raises(faults.NonFiniteError,
+                     match='step 1: the generator went non-finite') as stopped:
     sst.train_and_evaluate(config, str(tmp_path / 'stop'), mnist=mock_mnist)
+  assert int(stopped.value.state.step) == 0  # The state after the last good step: none.
   assert not os.path.exists(tmp_path / 'stop' / 'metrics.jsonl') or not _rows(
       tmp_path / 'stop' / 'metrics.jsonl')
-  # Skipping: every step fails the same way and keeps the state before it, so after the epoch
-  # only the step count has moved.
+  # Skipping: every step fails the same way and keeps the state before it, so after the 10
+  # steps only the step count has moved, and every step of the chunk is flagged.
   config.train.on_nonfinite = 'skip'
   rows = []
-  state = sst.train_and_evaluate(config, mnist=mock_mnist, on_epoch=rows.append)
-  assert (rows[0]['nonfinite_steps'], int(state.step)) == (10, 10)
+  state = sst.train_and_evaluate(config, mnist=mock_mnist, on_row=rows.append)
+  assert (rows[-1]['step'], rows[-1]['chunk_mean/g_nonfinite'], int(state.step)) == (10, 1.0, 10)
   g, d = sst.build_models(config)
   x = mock_mnist['x_train']
   k_init = jax.random.split(jax.random.PRNGKey(config.seed), 3)[1]
   rows_init = jax.random.choice(jax.random.fold_in(k_init, 1), x.shape[0], (50,), replace=False)
-  start = sst.init_state(config, k_init, g, d, jnp.asarray(x[np.asarray(rows_init)]),
-                         steps_per_epoch=10)
+  start = sst.init_state(config, k_init, g, d, jnp.asarray(x[np.asarray(rows_init)]))
   chex.assert_trees_all_equal(state.d_params, jax.device_get(start.d_params))
 
 
-def test_checkpoints_of_another_config_or_layout_are_refused(mock_mnist, tmp_path):
-  config = _tiny_config(num_epochs=1)
-  sst.train_and_evaluate(config, str(tmp_path / 'run'), mnist=mock_mnist)
+def test_checkpoints_of_another_config_or_layout_or_damaged_are_refused(mock_mnist, tmp_path,
+                                                                       straight_run):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(straight_run[0], workdir)  # Checkpoints of step 21.
+  config = _tiny_config(**STEP_RUN)
   config.model.d_hidden = (64, 16)
   with pytest.raises(checkpoint.CheckpointMismatchError,
                      match=r'model\.d_hidden: \[64, 32\] -> \[64, 16\]'):
-    sst.train_and_evaluate(config, str(tmp_path / 'run'), mnist=mock_mnist)
+    sst.train_and_evaluate(config, workdir, mnist=mock_mnist)
+  # Every checkpoint damaged: an error, not a fresh start.
+  steps = [n for n in os.listdir(os.path.join(workdir, 'checkpoints')) if n.isdigit()]
+  assert steps == ['21']
+  for step in steps:
+    step_dir = os.path.join(workdir, 'checkpoints', step)
+    shutil.rmtree(step_dir)
+    os.mkdir(step_dir)
+  with pytest.raises(checkpoint.CorruptCheckpointError, match=r'steps \[21\]'):
+    sst.train_and_evaluate(_tiny_config(**STEP_RUN), workdir, mnist=mock_mnist)
   # A checkpoint of the trainer before the redesign (SSGANState: gan/..., d_params_avg/...).
   mgr = checkpoint.manager(str(tmp_path / 'old'), keep=1)
   old = {'gan': {'step': np.int32(10), 'd_params': np.zeros(3, np.float32)},
