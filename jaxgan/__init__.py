@@ -18,7 +18,7 @@ Super-resolution: :mod:`jaxgan.super_resolution` (SRResNet, SRGAN), :mod:`jaxgan
 features). Style-based and progressive generators (models and their parts; not yet trained by
 the command line): :mod:`jaxgan.stylegan2`, :mod:`jaxgan.pggan`. The other generative
 families, as baselines: :mod:`jaxgan.vae`, :mod:`jaxgan.pixelcnn`, :mod:`jaxgan.realnvp`,
-:mod:`jaxgan.rbm`.
+:mod:`jaxgan.rbm`, trained by :mod:`jaxgan.density_train`.
 
 Submodules load on first use (``jaxgan.dynamics`` works without importing it first), so that
 ``import jaxgan`` does not pay for orbax, TensorFlow or matplotlib.
@@ -29,8 +29,8 @@ import importlib
 __version__ = '0.1.0'
 
 _MODULES = (
-    'checkpoint', 'conditional', 'config', 'cyclegan', 'data', 'dynamics', 'eval', 'experiment',
-    'faults', 'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics',
+    'checkpoint', 'conditional', 'config', 'cyclegan', 'data', 'density_train', 'dynamics', 'eval',
+    'experiment', 'faults', 'game', 'gan', 'latent', 'layers', 'loop', 'losses', 'main', 'metrics',
     'mode_collapse', 'models', 'parallel', 'penalties', 'pggan', 'pix2pix', 'pixelcnn', 'rbm',
     'realnvp', 'rng', 'sample', 'semi_supervised', 'semi_supervised_train', 'stylegan2',
     'super_resolution', 'train', 'translation', 'vae', 'vgg', 'visualize',

@@ -13,6 +13,7 @@ from ml_collections import config_flags
 from jaxgan import (
   checkpoint,
   cyclegan,
+  density_train,
   faults,
   pix2pix,
   semi_supervised_train,
@@ -43,6 +44,8 @@ def main(argv):
       cyclegan.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     elif trainer in super_resolution.SYSTEMS:  # 'srresnet', 'srgan'
       super_resolution.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif trainer in density_train.FAMILIES:  # 'vae', 'pixelcnn', 'realnvp', 'rbm'
+      density_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     else:
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (faults.NonFiniteError, checkpoint.CheckpointMismatchError,

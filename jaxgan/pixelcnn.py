@@ -39,16 +39,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from typing import Any
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+
+from jaxgan import game
 
 MASK_TYPES = ('A', 'B')
 
@@ -324,60 +323,36 @@ def sample(model: PixelCNN, params, key: jax.Array, *, num_samples: int,
 # ------------------------------------------------------------------------------ training
 
 
-@flax.struct.dataclass
-class TrainState:
-  """Everything that changes during training; a pytree, checkpointed as a whole.
-
-  Attributes:
-    step: completed train steps, int32 scalar.
-    params: the model's parameters.
-    opt_state: the optax state.
-  """
-
-  step: jax.Array
-  params: Any
-  opt_state: Any
+def init_params(key: jax.Array, model: PixelCNN, *, image_shape: tuple[int, int, int]):
+  """The model's parameters for images of shape ``image_shape = (H, W, C)`` (flax's default
+  initializers)."""
+  return model.init(key, jnp.zeros((1, *image_shape), jnp.float32))['params']
 
 
-def init_state(key: jax.Array, model: PixelCNN, *, optimizer: optax.GradientTransformation,
-               image_shape: tuple[int, int, int]) -> TrainState:
-  """The state at step 0 for images of shape ``image_shape = (H, W, C)``."""
-  params = model.init(key, jnp.zeros((1, *image_shape), jnp.float32))['params']
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params))
+def objective(model: PixelCNN, *, dynamic_binarization: bool = False) -> game.Objective:
+  """The PixelCNN as the one player of :func:`jaxgan.game.make_train_step`: minimize the NLL.
 
+  ``objective(params, state, batch, *, key, shared_key) -> (loss, ({}, metrics))`` with
+  ``loss = mean_b -log p(x_b)`` in nats per image. ``batch['x']`` is ``(B, H, W, C)`` levels,
+  or, with ``dynamic_binarization=True`` (binary models only), intensities in ``[0, 1]`` that
+  are binarized afresh, ``x ~ Bernoulli(batch['x'])`` with ``key`` (the step folds its step
+  number into it: "dynamically binarized MNIST"); without it ``key`` is unused. Metrics:
+  ``nll`` (nats per image), ``bits_per_dim``; the step adds ``g_loss`` and ``g_grad_norm``.
 
-def make_train_step(model: PixelCNN, *, optimizer: optax.GradientTransformation,
-                    dynamic_binarization: bool = False
-                    ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
-  """The pure step ``train_step(state, batch, key) -> (state, metrics)`` minimizing the mean NLL.
-
-  ``loss = mean_b -log p(x_b)`` in nats per image, one optax update. ``batch['x']`` is
-  ``(B, H, W, C)`` levels, or, with ``dynamic_binarization=True`` (binary models only),
-  intensities in ``[0, 1]`` that the step binarizes afresh, ``x ~ Bernoulli(batch['x'])`` with
-  ``fold_in(key, state.step)`` (the usual "dynamically binarized MNIST"); without it ``key`` is
-  unused. Jit it at the call site. Metrics: ``nll`` (nats per image), ``bits_per_dim``,
-  ``grad_norm``.
+  Raises:
+    ValueError: ``dynamic_binarization`` for a model that is not binary.
   """
   if dynamic_binarization and model.num_levels != 2:
     raise ValueError('dynamic_binarization needs a binary model (num_levels=2); got '
                      f'num_levels={model.num_levels}')
 
-  def loss_fn(params, images):
-    values = nll(model, params, images)
-    return jnp.mean(values)
-
-  def train_step(state: TrainState, batch, key):
+  def loss_fn(params, state, batch, *, key, shared_key):
+    del state, shared_key
     images = batch['x']
     if dynamic_binarization:
-      step_key = jax.random.fold_in(key, state.step)
-      images = jax.random.bernoulli(step_key, images).astype(jnp.float32)
-    loss, grads = jax.value_and_grad(loss_fn)(state.params, images)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+      images = jax.random.bernoulli(key, images).astype(jnp.float32)
+    loss = jnp.mean(nll(model, params, images))
     num_dims = math.prod(images.shape[1:])
-    metrics = {'nll': loss, 'bits_per_dim': bits_per_dim(loss, num_dims=num_dims),
-               'grad_norm': optax.tree.norm(grads)}
-    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return loss, ({}, {'nll': loss, 'bits_per_dim': bits_per_dim(loss, num_dims=num_dims)})
 
-  return train_step
+  return loss_fn

@@ -30,9 +30,10 @@ belief networks"), whose MNIST RBM (500 hidden units, CD-25) reaches -86.34 nats
 
 Parameters are a dict ``{'W': (V, H), 'b': (V,), 'c': (H,)}``; data are flattened to ``(B, V)``.
 Keys: :func:`gibbs_step` splits its key into ``(h_key, v_key)``; step ``t`` of a chain uses
-``fold_in(key, t)``; :func:`make_train_step`'s step uses ``fold_in(key, state.step)``.
+``fold_in(key, t)``; the training :func:`objective` splits the key its step gives it (the
+one-player step of :func:`jaxgan.density_train.make_train_step` folds in the step number).
 
-Bad input: :func:`cd_gradient`, :func:`log_likelihood` and the train step's batch (through
+Bad input: :func:`cd_gradient`, :func:`log_likelihood` and the objective's batch (through
 :func:`cd_gradient`) are checked on the host to be binary when they are concrete arrays (eager
 calls); under ``jax.jit`` values are tracers and go unchecked, so check batches on the host
 (e.g. ``jaxgan.vae.check_binary``) or train with ``binarize=True``.
@@ -41,15 +42,14 @@ calls); under ``jax.jit`` values are tracers and go unchecked, so check batches 
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax import lax
 from jax.typing import ArrayLike
+
+from jaxgan import game
 
 # log_partition_exact enumerates 2^H hidden states; beyond this it would take minutes.
 MAX_EXACT_HIDDEN = 20
@@ -224,70 +224,64 @@ def cd_gradient(params, v_data: ArrayLike, key: jax.Array, *, num_steps: int = 1
   return contrastive_gradient(params, v_data, v_model), v_model
 
 
-@flax.struct.dataclass
-class RBMState:
-  """Everything that changes during training; a pytree, checkpointed as a whole.
-
-  Attributes:
-    step: number of completed train steps, int32 scalar.
-    params: ``{'W': (V, H), 'b': (V,), 'c': (H,)}``.
-    opt_state: the optax state of ``params``.
-    chains: PCD's persistent visible states ``(N, V)``; ``(0, V)`` and untouched for CD-k.
-  """
-
-  step: jax.Array
-  params: Any
-  opt_state: Any
-  chains: jax.Array
-
-
-def init_state(key: jax.Array, params, *, optimizer: optax.GradientTransformation,
-               num_chains: int = 0) -> RBMState:
-  """Step 0 of ``params``: ``optimizer.init`` and, for PCD, ``num_chains`` chains started at
-  ``v ~ Bernoulli(sigmoid(b))`` (the visible biases' own distribution: data-like pixel means
-  when ``b`` is the base rate); ``num_chains=0`` for CD-k."""
+def init_chains(key: jax.Array, params, num_chains: int) -> jax.Array:
+  """PCD's ``num_chains`` persistent chains at step 0: ``v ~ Bernoulli(sigmoid(b))`` (the
+  visible biases' own distribution: data-like pixel means when ``b`` is the base rate),
+  ``(num_chains, V)``."""
   num_visible = params['b'].shape[0]
   chains = jax.random.bernoulli(key, jax.nn.sigmoid(params['b']), (num_chains, num_visible))
-  return RBMState(step=jnp.zeros((), jnp.int32), params=params,
-                  opt_state=optimizer.init(params), chains=chains.astype(params['b'].dtype))
+  return chains.astype(params['b'].dtype)
 
 
-def make_train_step(*, optimizer: optax.GradientTransformation, num_gibbs_steps: int = 1,
-                    persistent: bool = False, binarize: bool = True):
-  """The pure step ``train_step(state, batch, key) -> (state, metrics)``: CD-k or PCD.
+def objective(*, num_gibbs_steps: int = 1, persistent: bool = False,
+              binarize: bool = True) -> game.Objective:
+  r"""CD-k or PCD as the one player of :func:`jaxgan.game.make_train_step`.
 
-  With ``k_bin, k_chain = split(fold_in(key, state.step))``: ``batch['x'] (B, ...)`` is
+  The log-likelihood has no tractable value to differentiate, but its CD/PCD gradient estimate
+  is the gradient of a *surrogate*: with the negative samples ``v_model`` held fixed,
+
+  .. math::
+    \mathcal{L}_{\mathrm{CD}}(\theta) = \operatorname{mean}_b F_\theta(x_b)
+                                   - \operatorname{mean}_n F_\theta(v_{\mathrm{model}, n}),
+    \qquad \nabla_\theta \mathcal{L}_{\mathrm{CD}} = \text{contrastive\_gradient}(\theta, x,
+    v_{\mathrm{model}}),
+
+  since ``-dF/dtheta`` is ``(v p(h|v)^T, v, p(h|v))`` (:func:`contrastive_gradient`). So
+  ``objective(params, state, batch, *, key, shared_key) -> (loss, (model_state, metrics))``
+  returns that surrogate (the free-energy gap, whose gradient the optimizer follows; it is not
+  a likelihood). ``key`` splits into ``(bin_key, chain_key)``: ``batch['x'] (B, ...)`` is
   flattened to ``(B, V)`` and, with ``binarize=True``, binarized as ``Bernoulli(x)`` with
-  ``k_bin`` (intensities in [0, 1]; binary data pass unchanged); then
-  ``grads, v_model = cd_gradient(params, x, k_chain, num_steps=num_gibbs_steps,
-  chains=state.chains if persistent else None)`` and one optimizer update on ``grads``. PCD
-  keeps ``v_model`` as the next ``state.chains``. Jit it at the call site.
+  ``bin_key`` (intensities in [0, 1]; binary data pass unchanged); the negative phase is
+  :func:`cd_gradient`'s, ``num_gibbs_steps`` sweeps with ``chain_key`` from the data (CD-k) or
+  from the persistent chains ``state.g_batch_stats['chains']`` (PCD), run on the parameters
+  with their gradient stopped. The model state is ``{'chains': v_model}`` for PCD (the next
+  step's chains) and ``{}`` for CD-k.
 
   Metrics (scalars, before the update): ``reconstruction_error``, the mean squared error of
   the mean-field reconstruction ``p(v | p(h | x))`` (Hinton's guide's monitor, not the
   objective); ``free_energy_data`` and ``free_energy_model``, the mean free energies of the
-  batch and of the negative samples (their gap is what the update lowers); ``grad_norm``.
+  batch and of the negative samples (their gap is the loss); the step adds ``g_loss`` and
+  ``g_grad_norm``.
   """
 
-  def train_step(state: RBMState, batch: dict, key: jax.Array):
-    bin_key, chain_key = jax.random.split(jax.random.fold_in(key, state.step))
+  def loss_fn(params, state, batch, *, key, shared_key):
+    del shared_key
+    bin_key, chain_key = jax.random.split(key)
+    frozen = lax.stop_gradient(params)
     x = _flatten(batch['x'])
     if binarize:
-      x = jax.random.bernoulli(bin_key, x).astype(state.params['W'].dtype)
-    grads, v_model = cd_gradient(state.params, x, chain_key, num_steps=num_gibbs_steps,
-                                 chains=state.chains if persistent else None)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    reconstruction = visible_probabilities(state.params, hidden_probabilities(state.params, x))
+      x = jax.random.bernoulli(bin_key, x).astype(params['W'].dtype)
+    chains = state.g_batch_stats['chains'] if persistent else None
+    _, v_model = cd_gradient(frozen, x, chain_key, num_steps=num_gibbs_steps, chains=chains)
+    v_model = lax.stop_gradient(v_model)
+    data_energy = jnp.mean(free_energy(params, x))
+    model_energy = jnp.mean(free_energy(params, v_model))
+    reconstruction = visible_probabilities(frozen, hidden_probabilities(frozen, x))
     metrics = {'reconstruction_error': jnp.mean((x - reconstruction)**2),
-               'free_energy_data': jnp.mean(free_energy(state.params, x)),
-               'free_energy_model': jnp.mean(free_energy(state.params, v_model)),
-               'grad_norm': optax.tree.norm(grads)}
-    chains = v_model if persistent else state.chains
-    return RBMState(step=state.step + 1, params=params, opt_state=opt_state,
-                    chains=chains), metrics
+               'free_energy_data': data_energy, 'free_energy_model': model_energy}
+    return data_energy - model_energy, ({'chains': v_model} if persistent else {}, metrics)
 
-  return train_step
+  return loss_fn
 
 
 def sample(params, key: jax.Array, num_samples: int, *, num_steps: int = 1000,
@@ -358,11 +352,23 @@ def base_rate_visible_bias(x: ArrayLike, *, pseudocount: float = 0.05) -> jax.Ar
   return jnp.log(p) - jnp.log1p(-p)
 
 
-def paper_betas() -> np.ndarray:
+def paper_betas(num_betas: int = 14_501) -> np.ndarray:
   """Salakhutdinov & Murray's inverse temperatures: ``0 -> 0.5`` in steps of 1e-3, ``0.5 ->
-  0.9`` in 1e-4, ``0.9 -> 1`` in 1e-5; 14,501 values, 14,500 intermediate transitions."""
-  return np.concatenate([np.linspace(0.0, 0.5, 501)[:-1], np.linspace(0.5, 0.9, 4001)[:-1],
-                         np.linspace(0.9, 1.0, 10001)])
+  0.9`` in 1e-4, ``0.9 -> 1`` in 1e-5; 14,501 values, 14,500 intermediate transitions.
+
+  ``num_betas`` other than 14,501 scales the schedule: the three segments keep their shares of
+  the transitions (500, 4,000 and 10,000 of 14,500, rounded; at least one each), evenly spaced
+  within each, so a cheaper estimate anneals the same way (``num_betas >= 4``)."""
+  if num_betas < 4:
+    raise ValueError(f'paper_betas needs num_betas >= 4 (one transition per segment); got '
+                     f'{num_betas}')
+  transitions = num_betas - 1
+  first = max(1, round(transitions * 500 / 14_500))
+  second = max(1, round(transitions * 4_000 / 14_500))
+  third = transitions - first - second
+  return np.concatenate([np.linspace(0.0, 0.5, first + 1)[:-1],
+                         np.linspace(0.5, 0.9, second + 1)[:-1],
+                         np.linspace(0.9, 1.0, third + 1)])
 
 
 def ais_log_partition(params, key: jax.Array, *, num_chains: int, betas: ArrayLike,

@@ -43,15 +43,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from typing import Any
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+
+from jaxgan import game
 
 # The logit transform's alpha (paper Section 4.1).
 ALPHA = 0.05
@@ -374,56 +372,35 @@ def sample(model: RealNVP, params, key: jax.Array, *, num_samples: int,
 # ------------------------------------------------------------------------------ training
 
 
-@flax.struct.dataclass
-class TrainState:
-  """Everything that changes during training; a pytree, checkpointed as a whole.
+def init_params(key: jax.Array, model: RealNVP, *, shape: tuple[int, int, int]):
+  """The flow's parameters for inputs of shape ``shape = (H, W, C)`` (each coupling's output
+  convolution zero: the flow starts as the identity)."""
+  return model.init(key, jnp.zeros((1, *shape), jnp.float32))['params']
 
-  Attributes:
-    step: completed train steps, int32 scalar.
-    params: the flow's parameters.
-    opt_state: the optax state.
+
+def objective(model: RealNVP, *, alpha: float = ALPHA, continuous: bool = False
+              ) -> game.Objective:
+  """The flow as the one player of :func:`jaxgan.game.make_train_step`: minimize the NLL.
+
+  ``objective(params, state, batch, *, key, shared_key) -> (loss, ({}, metrics))``.
+  ``continuous=False`` (images): ``batch['x']`` holds integer levels ``(B, H, W, C)``; they are
+  dequantized with ``key`` (:func:`dequantize`; the step folds its step number into the key, so
+  every step draws new noise) and ``loss`` is the mean :func:`pixel_nll` (nats per image in
+  pixel space). ``continuous=True``: ``batch['x']`` is real-valued data, modelled directly by
+  :func:`flow_nll` (``key`` unused). The paper's L2 penalty (5e-5) belongs in the optimizer
+  (e.g. ``optax.add_decayed_weights``). Metrics: ``nll`` (nats per example), ``bits_per_dim``
+  (``nll / (D ln 2)``; for images, :func:`bits_per_dim`); the step adds ``g_loss`` and
+  ``g_grad_norm``.
   """
 
-  step: jax.Array
-  params: Any
-  opt_state: Any
-
-
-def init_state(key: jax.Array, model: RealNVP, *, optimizer: optax.GradientTransformation,
-               shape: tuple[int, int, int]) -> TrainState:
-  """The state at step 0 for inputs of shape ``shape = (H, W, C)``."""
-  params = model.init(key, jnp.zeros((1, *shape), jnp.float32))['params']
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params))
-
-
-def make_train_step(model: RealNVP, *, optimizer: optax.GradientTransformation,
-                    alpha: float = ALPHA, continuous: bool = False
-                    ) -> Callable[[TrainState, dict, jax.Array], tuple[TrainState, dict]]:
-  """The pure step ``train_step(state, batch, key) -> (state, metrics)`` minimizing the mean NLL.
-
-  ``continuous=False`` (images): ``batch['x']`` holds integer levels ``(B, H, W, C)``; the step
-  dequantizes them with ``fold_in(key, state.step)`` and minimizes the mean :func:`pixel_nll`
-  (nats per image in pixel space). ``continuous=True``: ``batch['x']`` is real-valued data,
-  modelled directly by :func:`flow_nll` (``key`` unused). The paper's L2 penalty (5e-5) belongs
-  in ``optimizer`` (e.g. ``optax.adamw``). Jit it at the call site. Metrics: ``nll`` (nats per
-  example), ``bits_per_dim`` (``nll / (D ln 2)``; for images, :func:`bits_per_dim`),
-  ``grad_norm``.
-  """
-
-  def train_step(state: TrainState, batch, key):
+  def loss_fn(params, state, batch, *, key, shared_key):
+    del state, shared_key
     x = batch['x']
     if continuous:
-      loss_fn = lambda params: jnp.mean(flow_nll(model, params, x))
+      loss = jnp.mean(flow_nll(model, params, x))
     else:
-      pixels = dequantize(x, jax.random.fold_in(key, state.step))
-      loss_fn = lambda params: jnp.mean(pixel_nll(model, params, pixels, alpha=alpha))
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+      loss = jnp.mean(pixel_nll(model, params, dequantize(x, key), alpha=alpha))
     num_dims = math.prod(x.shape[1:])
-    metrics = {'nll': loss, 'bits_per_dim': loss / (num_dims * math.log(2.0)),
-               'grad_norm': optax.tree.norm(grads)}
-    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return loss, ({}, {'nll': loss, 'bits_per_dim': loss / (num_dims * math.log(2.0))})
 
-  return train_step
+  return loss_fn

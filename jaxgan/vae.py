@@ -28,16 +28,16 @@ seen: :func:`dynamic_binarize`). Data are flattened: ``x`` of shape ``(B, ...)``
 
 Keys: every estimator draws the noise of its sample ``i`` as ``normal(fold_in(key, i), (B, L))``,
 so :func:`elbo` with ``analytic_kl=False`` and :func:`iwae_bound` with ``k=1`` see the same
-``z``, and the IWAE bound does not depend on ``chunk_size``. :func:`make_train_step`'s step
-draws from ``split(fold_in(key, state.step))``: ``(binarize_key, noise_key)``.
+``z``, and the IWAE bound does not depend on ``chunk_size``. The training :func:`objective`
+draws from ``split(key) = (binarize_key, noise_key)`` of the key its step gives it.
 
 Bad input: :func:`bernoulli_log_likelihood` (and so :func:`elbo`, :func:`iwae_bound`,
 :func:`elbo_loss` with the Bernoulli likelihood) and :func:`dynamic_binarize` check their data
 on the host and raise ``ValueError`` when the data are concrete arrays: in eager calls, and in
 the traced body of ``lax.map``/``lax.scan`` for data closed over from outside. Under ``jax.jit``
 (the train step) the values are tracers and cannot be checked: check batches on the host before
-the jitted step (:func:`check_binary`), or train with ``binarize=True``, which makes any batch in
-[0, 1] binary.
+the jitted step (:func:`check_binary`; :func:`jaxgan.density_train.train_and_evaluate` does), or
+train with ``binarize=True``, which makes any batch in [0, 1] binary.
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
 
-import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -55,6 +53,8 @@ import numpy as np
 import optax
 from jax import lax
 from jax.typing import ArrayLike
+
+from jaxgan import game
 
 LOG_2PI = math.log(2.0 * math.pi)
 # log p(x | decoder_outputs) per example: (x (B, D), outputs (..., B, D)) -> (..., B).
@@ -356,64 +356,38 @@ def elbo_loss(params, x: ArrayLike, key: jax.Array, *, encoder: Encoder = IWAE_E
                         log_likelihood=log_likelihood))
 
 
-@flax.struct.dataclass
-class VAEState:
-  """Everything that changes during training; a pytree, checkpointed as a whole.
+def objective(*, encoder: Encoder = IWAE_ENCODER, decoder: Decoder = IWAE_DECODER,
+              log_likelihood: LogLikelihood = bernoulli_log_likelihood,
+              binarize: bool = True) -> game.Objective:
+  """The VAE as the one player of :func:`jaxgan.game.make_train_step`: minimize the negative ELBO.
 
-  Attributes:
-    step: number of completed train steps, int32 scalar.
-    params: ``{'encoder': ..., 'decoder': ...}``.
-    opt_state: the optax state of ``params``.
+  ``objective(params, state, batch, *, key, shared_key) -> (loss, ({}, metrics))`` with
+  ``loss = -mean_b ELBO(x_b)``, the analytic-KL estimator of :func:`elbo`. ``key`` splits into
+  ``(binarize_key, noise_key)``; with ``binarize=True``, ``batch['x']`` holds intensities in
+  [0, 1] and the loss is that of ``dynamic_binarize(binarize_key, batch['x'])`` (binary data
+  pass unchanged); with False the batch is used as is (binary for the Bernoulli likelihood;
+  real-valued for a Gaussian one). The step (:func:`jaxgan.density_train.make_train_step`)
+  folds its step number into the key it gives, so every step draws a new binarization and new
+  noise. ``state`` and ``shared_key`` are unused; the VAE has no model state.
+
+  Metrics (scalars, of the batch before the update): ``elbo`` (``-loss``), ``kl`` (mean
+  ``KL(q || p)``), ``reconstruction`` (mean ``log p(x | z)``); the step adds ``g_loss`` (the
+  negative ELBO) and ``g_grad_norm``.
   """
 
-  step: jax.Array
-  params: Any
-  opt_state: Any
-
-
-def init_state(key: jax.Array, *, optimizer: optax.GradientTransformation,
-               encoder: Encoder = IWAE_ENCODER, decoder: Decoder = IWAE_DECODER) -> VAEState:
-  """Step 0: :func:`init_params` and ``optimizer.init`` of them."""
-  params = init_params(key, encoder=encoder, decoder=decoder)
-  return VAEState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
-
-
-def make_train_step(*, optimizer: optax.GradientTransformation,
-                    encoder: Encoder = IWAE_ENCODER, decoder: Decoder = IWAE_DECODER,
-                    log_likelihood: LogLikelihood = bernoulli_log_likelihood,
-                    binarize: bool = True):
-  """The pure step ``train_step(state, batch, key) -> (state, metrics)`` on :func:`elbo_loss`.
-
-  The step splits ``fold_in(key, state.step)`` into ``(binarize_key, noise_key)``; with
-  ``binarize=True``, ``batch['x']`` holds intensities in [0, 1] and the step trains on
-  ``dynamic_binarize(binarize_key, batch['x'])`` (binary data pass unchanged); with False the
-  batch is used as is (binary for the Bernoulli likelihood; real-valued for a Gaussian one). One
-  optimizer update on ``grad elbo_loss(params, x, noise_key)``. Jit it at the call site.
-
-  Metrics (scalars, of the batch before the update): ``loss`` (the negative ELBO estimate),
-  ``elbo``, ``kl`` (mean ``KL(q || p)``), ``reconstruction`` (mean ``log p(x | z)``),
-  ``grad_norm``.
-  """
-
-  def loss_fn(params, x, key):
-    reconstruction, kl = _elbo_terms(params, x, key, encoder=encoder, decoder=decoder,
-                                     log_likelihood=log_likelihood)
-    loss = -jnp.mean(reconstruction - kl)
-    return loss, {'kl': jnp.mean(kl), 'reconstruction': jnp.mean(reconstruction)}
-
-  def train_step(state: VAEState, batch: dict, key: jax.Array):
-    binarize_key, noise_key = jax.random.split(jax.random.fold_in(key, state.step))
+  def loss_fn(params, state, batch, *, key, shared_key):
+    del state, shared_key
+    binarize_key, noise_key = jax.random.split(key)
     x = _flatten(batch['x'])
     if binarize:
       x = dynamic_binarize(binarize_key, x)
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, x,
-                                                                       noise_key)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    metrics = {'loss': loss, 'elbo': -loss, **metrics, 'grad_norm': optax.tree.norm(grads)}
-    return VAEState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    reconstruction, kl = _elbo_terms(params, x, noise_key, encoder=encoder, decoder=decoder,
+                                     log_likelihood=log_likelihood)
+    loss = -jnp.mean(reconstruction - kl)
+    return loss, ({}, {'elbo': -loss, 'kl': jnp.mean(kl),
+                       'reconstruction': jnp.mean(reconstruction)})
 
-  return train_step
+  return loss_fn
 
 
 def sample(params, key: jax.Array, n: int, *, decoder: Decoder = IWAE_DECODER,

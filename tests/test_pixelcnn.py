@@ -21,7 +21,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import pixelcnn
+from jaxgan import density_train, pixelcnn
 
 # The chain: p(1 | 0) = A, p(1 | 1) = B, stationary p(1) = A / (1 - B + A) = 1/3.
 A, B = 0.1, 0.8
@@ -240,8 +240,7 @@ def test_non_binary_data_is_an_error():
   with pytest.raises(ValueError, match=r'integer levels in \{0, \.\.\., 2\}'):
     pixelcnn.check_images(jnp.full((1, 2, 2, 1), 3.0), num_levels=3)
   with pytest.raises(ValueError, match='dynamic_binarization'):
-    pixelcnn.make_train_step(pixelcnn.PixelCNN(num_levels=3), optimizer=optax.sgd(0.1),
-                             dynamic_binarization=True)
+    pixelcnn.objective(pixelcnn.PixelCNN(num_levels=3), dynamic_binarization=True)
 
 
 def test_hand_set_chain_model_nll_is_the_chain_entropy():
@@ -287,20 +286,20 @@ def test_train_step_is_one_exact_sgd_step():
   model = pixelcnn.PixelCNN(features=4, num_blocks=1, hidden_features=4)
   optimizer = optax.sgd(0.1)
   params = random_params(model, (SIDE, SIDE, 1), seed=0)
-  state = pixelcnn.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                              opt_state=optimizer.init(params))
+  state = density_train.init_state(params, optimizer=optimizer)
   images = jnp.asarray(sample_chain(np.random.default_rng(0), 8))
   loss_fn = lambda p: jnp.mean(pixelcnn.nll(model, p, images))
-  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(state.params)
+  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(state.g_params)
   for dynamic in (False, True):
-    step = jax.jit(pixelcnn.make_train_step(model, optimizer=optimizer,
-                                            dynamic_binarization=dynamic))
+    objective = pixelcnn.objective(model, dynamic_binarization=dynamic)
+    step = jax.jit(density_train.make_train_step(objective, optimizer=optimizer))
     new_state, metrics = step(state, {'x': images}, jax.random.key(1))
     assert int(new_state.step) == 1
     chex.assert_trees_all_close(metrics['nll'], loss, rtol=1e-5)
+    chex.assert_trees_all_close(metrics['g_loss'], loss, rtol=1e-5)
     chex.assert_trees_all_close(metrics['bits_per_dim'], loss / (D * math.log(2)), rtol=1e-5)
     chex.assert_trees_all_close(
-        new_state.params, jax.tree.map(lambda p, g: p - 0.1 * g, state.params, grads),
+        new_state.g_params, jax.tree.map(lambda p, g: p - 0.1 * g, state.g_params, grads),
         rtol=1e-5, atol=1e-6)
 
 
@@ -314,9 +313,9 @@ def test_learns_the_markov_chain_entropy():
   rng = np.random.default_rng(0)
   model = pixelcnn.PixelCNN(features=16, num_blocks=1, hidden_features=16)
   optimizer = optax.adam(1e-2)
-  state = pixelcnn.init_state(jax.random.key(0), model, optimizer=optimizer,
-                              image_shape=(SIDE, SIDE, 1))
-  step = jax.jit(pixelcnn.make_train_step(model, optimizer=optimizer))
+  params = pixelcnn.init_params(jax.random.key(0), model, image_shape=(SIDE, SIDE, 1))
+  state = density_train.init_state(params, optimizer=optimizer)
+  step = jax.jit(density_train.make_train_step(pixelcnn.objective(model), optimizer=optimizer))
   data = jnp.asarray(sample_chain(rng, steps * batch_size)).reshape(
       steps, batch_size, SIDE, SIDE, 1)
 
@@ -326,7 +325,7 @@ def test_learns_the_markov_chain_entropy():
   state, _ = jax.lax.scan(body, state, data)
   test = sample_chain(rng, 20000)
   exact = chain_nll(test)
-  model_nll = np.asarray(jit_nll(model, state.params, jnp.asarray(test)), np.float64)
+  model_nll = np.asarray(jit_nll(model, state.g_params, jnp.asarray(test)), np.float64)
   assert abs(exact.mean() - CHAIN_ENTROPY) < 4 * exact.std() / math.sqrt(len(exact))
   gap = model_nll.mean() - exact.mean()
   assert -0.01 < gap < 0.05, gap

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import rbm
+from jaxgan import density_train, rbm
 
 
 def random_params(seed: int, num_visible: int, num_hidden: int, *, scale: float = 1.0) -> dict:
@@ -189,9 +189,11 @@ def test_persistent_chains_carry_over_and_reach_the_model_distribution():
   long Gibbs chain each, and after 200 steps of one sweep they are samples of p(v)."""
   params = random_params(7, 4, 3)
   optimizer = optax.sgd(0.0)
-  state = rbm.init_state(jax.random.PRNGKey(0), params, optimizer=optimizer, num_chains=10_000)
-  chex.assert_shape(state.chains, (10_000, 4))
-  step = rbm.make_train_step(optimizer=optimizer, num_gibbs_steps=1, persistent=True)
+  state = density_train.init_state(params, optimizer=optimizer, model_state={
+      'chains': rbm.init_chains(jax.random.PRNGKey(0), params, 10_000)})
+  chex.assert_shape(state.g_batch_stats['chains'], (10_000, 4))
+  step = density_train.make_train_step(rbm.objective(num_gibbs_steps=1, persistent=True),
+                                       optimizer=optimizer)
   batch = {'x': jnp.zeros((8, 4))}
 
   @jax.jit
@@ -199,45 +201,53 @@ def test_persistent_chains_carry_over_and_reach_the_model_distribution():
     return jax.lax.scan(lambda s, _: (step(s, batch, jax.random.PRNGKey(1))[0], None), state,
                         None, length=200)[0]
 
-  start = total_variation(empirical_distribution(state.chains), exact_visible_distribution(params))
+  chains = lambda state: state.g_batch_stats['chains']
+  start = total_variation(empirical_distribution(chains(state)), exact_visible_distribution(params))
   state = run(state)
-  chex.assert_trees_all_close(state.params, params)
-  end = total_variation(empirical_distribution(state.chains), exact_visible_distribution(params))
+  chex.assert_trees_all_close(state.g_params, params)
+  end = total_variation(empirical_distribution(chains(state)), exact_visible_distribution(params))
   assert start > 0.1, start  # the chains started elsewhere ...
   assert end < 0.04, end  # ... and moved to p(v) (noise ~0.015)
 
 
 @pytest.mark.parametrize('persistent', [False, True], ids=['cd', 'pcd'])
 def test_train_step_is_one_optimizer_step_on_the_cd_gradient(persistent):
+  # The objective's surrogate F(data) - F(v_model) has the CD gradient as its gradient: one SGD
+  # step moves the parameters by -lr * cd_gradient, with the documented keys.
   params = random_params(8, 5, 3)
   x01 = jnp.asarray(np.random.default_rng(0).random((6, 5)), jnp.float32)
   optimizer = optax.sgd(0.1)
-  state = rbm.init_state(jax.random.PRNGKey(1), params, optimizer=optimizer,
-                         num_chains=9 if persistent else 0)
+  model_state = ({'chains': rbm.init_chains(jax.random.PRNGKey(1), params, 9)} if persistent
+                 else None)
+  state = density_train.init_state(params, optimizer=optimizer, model_state=model_state)
   state = state.replace(step=jnp.asarray(2, jnp.int32))
-  step = rbm.make_train_step(optimizer=optimizer, num_gibbs_steps=3, persistent=persistent)
+  step = density_train.make_train_step(
+      rbm.objective(num_gibbs_steps=3, persistent=persistent), optimizer=optimizer)
 
   @jax.jit
   def step_and_reference(state, key):
     new_state, metrics = step(state, {'x': x01}, key)
-    # The documented keys: split(fold_in(key, step)) = (binarize key, chain key).
-    bin_key, chain_key = jax.random.split(jax.random.fold_in(key, 2))
+    # The documented keys: split(objective_key(key, step)) = (binarize key, chain key).
+    bin_key, chain_key = jax.random.split(density_train.objective_key(key, 2))
     x = jax.random.bernoulli(bin_key, x01).astype(jnp.float32)
     grads, v_model = rbm.cd_gradient(params, x, chain_key, num_steps=3,
-                                     chains=state.chains if persistent else None)
+                                     chains=state.g_batch_stats['chains'] if persistent else None)
     recon = rbm.visible_probabilities(params, rbm.hidden_probabilities(params, x))
-    expected = {'free_energy_data': rbm.free_energy(params, x).mean(),
-                'free_energy_model': rbm.free_energy(params, v_model).mean(),
+    data_energy = rbm.free_energy(params, x).mean()
+    model_energy = rbm.free_energy(params, v_model).mean()
+    expected = {'free_energy_data': data_energy, 'free_energy_model': model_energy,
                 'reconstruction_error': jnp.mean((x - recon)**2),
-                'grad_norm': optax.tree.norm(grads)}
+                'g_loss': data_energy - model_energy, 'g_grad_norm': optax.tree.norm(grads)}
     return new_state, metrics, grads, v_model, expected
 
   new_state, metrics, grads, v_model, expected = step_and_reference(state, jax.random.PRNGKey(3))
-  chex.assert_trees_all_close(new_state.params,
+  chex.assert_trees_all_close(new_state.g_params,
                               jax.tree.map(lambda p, g: p - 0.1 * g, params, grads), atol=1e-6)
   assert int(new_state.step) == 3
-  chex.assert_trees_all_close(new_state.chains, v_model if persistent else state.chains)
-  chex.assert_trees_all_close(metrics, expected, rtol=1e-5)
+  chex.assert_trees_all_close(new_state.g_batch_stats,
+                              {'chains': v_model} if persistent else {})
+  chex.assert_trees_all_close({k: metrics[k] for k in expected}, expected, rtol=1e-5,
+                              atol=1e-6)
 
 
 @pytest.mark.slow
@@ -257,8 +267,10 @@ def test_pcd_training_reaches_the_teachers_likelihood():
   student = rbm.init_params(jax.random.PRNGKey(1), 6, 3, weight_scale=0.1,
                             visible_bias=rbm.base_rate_visible_bias(data))
   optimizer = optax.adam(optax.cosine_decay_schedule(0.05, 2000, alpha=0.05))
-  state = rbm.init_state(jax.random.PRNGKey(2), student, optimizer=optimizer, num_chains=500)
-  step = rbm.make_train_step(optimizer=optimizer, num_gibbs_steps=1, persistent=True)
+  state = density_train.init_state(student, optimizer=optimizer, model_state={
+      'chains': rbm.init_chains(jax.random.PRNGKey(2), student, 500)})
+  step = density_train.make_train_step(rbm.objective(num_gibbs_steps=1, persistent=True),
+                                       optimizer=optimizer)
 
   @jax.jit
   def train(state):
@@ -268,7 +280,7 @@ def test_pcd_training_reaches_the_teachers_likelihood():
     return jax.lax.scan(body, state, jnp.arange(2000))[0]
 
   teacher_ll, start = mean_ll(teacher), mean_ll(student)
-  end = mean_ll(train(state).params)
+  end = mean_ll(train(state).g_params)
   assert start < teacher_ll - 0.4, (start, teacher_ll)
   assert end > teacher_ll - 0.02, (end, teacher_ll)
 
@@ -287,6 +299,13 @@ def test_paper_betas():
   betas = rbm.paper_betas()
   assert betas.shape == (14_501,) and betas[0] == 0.0 and betas[-1] == 1.0
   np.testing.assert_allclose(np.diff(betas)[[0, 600, -1]], [1e-3, 1e-4, 1e-5], rtol=1e-6)
+  # Scaled to 1,001 temperatures: the segments keep their shares (34, 276, 690 transitions).
+  short = rbm.paper_betas(1001)
+  assert short.shape == (1001,) and short[0] == 0.0 and short[-1] == 1.0
+  np.testing.assert_allclose(short[[34, 310]], [0.5, 0.9])
+  np.testing.assert_allclose(np.diff(short)[[0, 40, -1]], [0.5 / 34, 0.4 / 276, 0.1 / 690])
+  with pytest.raises(ValueError, match='num_betas >= 4'):
+    rbm.paper_betas(3)
 
 
 # One compilation for both AIS tests (same shapes: V = 30, H = 10, 1,001 temperatures).

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import realnvp
+from jaxgan import density_train, realnvp
 
 ALPHA = realnvp.ALPHA
 
@@ -329,25 +329,25 @@ def test_pixel_samples_of_the_identity_flow_have_the_logit_normal_quantiles():
 
 
 def test_train_step_is_one_exact_sgd_step_on_dequantized_pixels():
-  # The step dequantizes with fold_in(key, step): its nll metric is the mean pixel_nll of
-  # exactly those pixels at the old parameters, and SGD moves the parameters by -lr * grad.
+  # The objective dequantizes with the key its step gives it (density_train.objective_key): the
+  # nll metric is the mean pixel_nll of exactly those pixels at the old parameters, and SGD
+  # moves the parameters by -lr * grad.
   model = SMALL_FLOW
   optimizer = optax.sgd(0.01)
   params = random_params(model, (2, 2, 1), seed=4)
-  state = realnvp.TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                             opt_state=optimizer.init(params))
+  state = density_train.init_state(params, optimizer=optimizer)
   images = np.random.default_rng(1).integers(0, 256, (6, 2, 2, 1)).astype(np.float32)
   key = jax.random.key(2)
-  pixels = realnvp.dequantize(images, jax.random.fold_in(key, 0))
+  pixels = realnvp.dequantize(images, density_train.objective_key(key, 0))
   loss_fn = lambda p: jnp.mean(realnvp.pixel_nll(model, p, pixels))
-  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(state.params)
-  step = jax.jit(realnvp.make_train_step(model, optimizer=optimizer))
+  loss, grads = jax.jit(jax.value_and_grad(loss_fn))(state.g_params)
+  step = jax.jit(density_train.make_train_step(realnvp.objective(model), optimizer=optimizer))
   new_state, metrics = step(state, {'x': images}, key)
   assert int(new_state.step) == 1
   chex.assert_trees_all_close(metrics['nll'], loss, rtol=1e-5)
   chex.assert_trees_all_close(metrics['bits_per_dim'], loss / (4 * math.log(2)), rtol=1e-5)
   chex.assert_trees_all_close(
-      new_state.params, jax.tree.map(lambda p, g: p - 0.01 * g, state.params, grads),
+      new_state.g_params, jax.tree.map(lambda p, g: p - 0.01 * g, state.g_params, grads),
       rtol=1e-5, atol=1e-6)
 
 
@@ -363,13 +363,15 @@ def test_trained_flow_reaches_the_gaussian_entropy():
   steps, batch_size = 1500, 256
   model = realnvp.RealNVP(num_scales=1, hidden_features=16)
   optimizer = optax.adam(3e-3)
-  state = realnvp.init_state(jax.random.key(0), model, optimizer=optimizer, shape=(2, 2, 1))
-  step = jax.jit(realnvp.make_train_step(model, optimizer=optimizer, continuous=True))
+  state = density_train.init_state(
+      realnvp.init_params(jax.random.key(0), model, shape=(2, 2, 1)), optimizer=optimizer)
+  step = jax.jit(density_train.make_train_step(realnvp.objective(model, continuous=True),
+                                               optimizer=optimizer))
   data = sample_gaussian(1, cov, steps * batch_size).reshape(steps, batch_size, 2, 2, 1)
   state, _ = jax.lax.scan(lambda s, x: step(s, {'x': x}, jax.random.key(0)), state, data)
   test = sample_gaussian(2, cov, 20000)
   exact = gaussian_nll(test.astype(np.float64).reshape(-1, 4), cov)
-  model_nll = np.asarray(jit_flow_nll(model, state.params, test))
+  model_nll = np.asarray(jit_flow_nll(model, state.g_params, test))
   assert abs(exact.mean() - gaussian_entropy(cov)) < 5 * exact.std() / math.sqrt(len(exact))
   gap = model_nll.mean() - exact.mean()
   assert -0.01 < gap < 0.03, gap

@@ -20,7 +20,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgan import vae
+from jaxgan import density_train, vae
 
 LN4 = math.log(4.0)
 
@@ -340,9 +340,11 @@ def test_training_the_linear_vae_reaches_the_ppca_log_likelihood():
   mu, w, sigma2, ppca_log_lik = _ppca(np.asarray(x, np.float64))
   log_s2 = jnp.asarray(math.log(sigma2), jnp.float32)
   optimizer = optax.adam(optax.cosine_decay_schedule(0.03, 3000, alpha=0.01))
-  state = vae.init_state(jax.random.PRNGKey(0), optimizer=optimizer, **LINEAR)
-  step = vae.make_train_step(optimizer=optimizer, log_likelihood=_gaussian_log_likelihood(log_s2),
-                             binarize=False, **LINEAR)
+  state = density_train.init_state(vae.init_params(jax.random.PRNGKey(0), **LINEAR),
+                                   optimizer=optimizer)
+  step = density_train.make_train_step(
+      vae.objective(log_likelihood=_gaussian_log_likelihood(log_s2), binarize=False, **LINEAR),
+      optimizer=optimizer)
 
   @jax.jit
   def train(state):
@@ -350,9 +352,9 @@ def test_training_the_linear_vae_reaches_the_ppca_log_likelihood():
       return step(state, {'x': x}, jax.random.PRNGKey(1))[0], None
     return jax.lax.scan(body, state, None, length=3000)[0]
 
-  start = float(jnp.mean(_analytic_linear_elbo(state.params, log_s2, x)))
+  start = float(jnp.mean(_analytic_linear_elbo(state.g_params, log_s2, x)))
   state = train(state)
-  end = float(jnp.mean(_analytic_linear_elbo(state.params, log_s2, x)))
+  end = float(jnp.mean(_analytic_linear_elbo(state.g_params, log_s2, x)))
   assert int(state.step) == 3000
   assert start < ppca_log_lik - 1.0, start
   assert ppca_log_lik - 0.01 < end < ppca_log_lik + 1e-4, (end, ppca_log_lik)
@@ -365,25 +367,25 @@ def test_train_step_is_one_optimizer_step_on_the_negative_elbo(tiny):
   params, _ = tiny
   x01 = jnp.asarray(np.random.default_rng(2).random((16, 8)), jnp.float32)
   optimizer = optax.sgd(0.1)
-  state = vae.VAEState(step=jnp.asarray(3, jnp.int32), params=params,
-                       opt_state=optimizer.init(params))
-  step = vae.make_train_step(optimizer=optimizer, **TINY)
+  state = density_train.init_state(params, optimizer=optimizer).replace(
+      step=jnp.asarray(3, jnp.int32))
+  step = density_train.make_train_step(vae.objective(**TINY), optimizer=optimizer)
 
   @jax.jit
   def step_and_reference(state, key):
     new_state, metrics = step(state, {'x': x01}, key)
-    # The documented keys: split(fold_in(key, step)) = (binarize_key, noise_key).
-    binarize_key, noise_key = jax.random.split(jax.random.fold_in(key, 3))
+    # The documented keys: split(objective_key(key, step)) = (binarize_key, noise_key).
+    binarize_key, noise_key = jax.random.split(density_train.objective_key(key, 3))
     x = vae.dynamic_binarize(binarize_key, x01)
     loss, grads = jax.value_and_grad(functools.partial(vae.elbo_loss, **TINY))(params, x,
                                                                                noise_key)
     mean, log_var = TINY_ENCODER.apply({'params': params['encoder']}, x)
-    expected = {'loss': loss, 'elbo': -loss, 'kl': vae.gaussian_kl(mean, log_var).mean(),
-                'grad_norm': optax.tree.norm(grads)}
+    expected = {'g_loss': loss, 'elbo': -loss, 'kl': vae.gaussian_kl(mean, log_var).mean(),
+                'g_grad_norm': optax.tree.norm(grads)}
     return new_state, metrics, grads, expected
 
   new_state, metrics, grads, expected = step_and_reference(state, jax.random.PRNGKey(5))
-  chex.assert_trees_all_close(new_state.params,
+  chex.assert_trees_all_close(new_state.g_params,
                               jax.tree.map(lambda p, g: p - 0.1 * g, params, grads), atol=1e-6)
   assert int(new_state.step) == 4
   chex.assert_trees_all_close({k: metrics[k] for k in expected}, expected, rtol=1e-5)
