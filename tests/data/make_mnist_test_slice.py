@@ -1,8 +1,11 @@
-"""Writes ``tests/data/mnist_test_slice.npz``, the slice of real MNIST the tests ship.
+"""Writes ``tests/data/<dataset>_test_slice.npz``, the slices of real test images the tests ship.
 
     python tests/data/make_mnist_test_slice.py --data_dir=../shared/data/tensorflow_datasets
+    python tests/data/make_mnist_test_slice.py --data_dir=../shared/data/tensorflow_datasets \
+        --dataset=fashion_mnist --num=500
 
-Reads the first ``--num`` (2000) examples of TFDS ``'mnist'``, split ``'test'``, in file order
+Reads the first ``--num`` (2000) examples of TFDS ``--dataset`` (``'mnist'``), split ``'test'``,
+in file order
 (``shuffle_files=False``, no download; TFDS's prepared file, version 3.0.1, holds the test set in
 the order TFDS's builder wrote it, which is a fixed pseudo-random permutation of the original IDX
 order, not the IDX order itself). Saves them with ``np.savez_compressed`` as
@@ -23,13 +26,14 @@ import os
 
 import numpy as np
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'mnist_test_slice.npz')
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATASETS = ('mnist', 'fashion_mnist')
 
 
-def read_slice(data_dir: str, num: int) -> tuple[np.ndarray, np.ndarray]:
+def read_slice(data_dir: str, num: int, dataset: str = 'mnist') -> tuple[np.ndarray, np.ndarray]:
   """``(images (num, 28, 28, 1) uint8, labels (num,) uint8)``: the first ``num`` test examples."""
   import tensorflow_datasets as tfds
-  ds = tfds.load('mnist', split='test', data_dir=data_dir, download=False, shuffle_files=False)
+  ds = tfds.load(dataset, split='test', data_dir=data_dir, download=False, shuffle_files=False)
   images, labels = [], []
   for ex in tfds.as_numpy(ds.take(num)):
     images.append(ex['image'])
@@ -44,16 +48,19 @@ def read_slice(data_dir: str, num: int) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--data_dir', default='../shared/data/tensorflow_datasets',
-                      help="TFDS data_dir holding the prepared 'mnist'.")
+                      help='TFDS data_dir holding the prepared dataset.')
+  parser.add_argument('--dataset', default='mnist', choices=DATASETS)
   parser.add_argument('--num', type=int, default=2000, help='How many test examples.')
-  parser.add_argument('--out', default=OUT, help='The .npz to write.')
+  parser.add_argument('--out', default=None,
+                      help='The .npz to write (default tests/data/<dataset>_test_slice.npz).')
   args = parser.parse_args()
+  args.out = args.out or os.path.join(HERE, f'{args.dataset}_test_slice.npz')
 
-  images, labels = read_slice(args.data_dir, args.num)
+  images, labels = read_slice(args.data_dir, args.num, args.dataset)
 
   # The library's own preprocessing of the same examples must be x / 127.5 - 1, bit for bit.
   from jaxgan import data as data_lib
-  ref = data_lib.image_arrays('mnist', split='test', data_dir=args.data_dir, download=False,
+  ref = data_lib.image_arrays(args.dataset, split='test', data_dir=args.data_dir, download=False,
                               max_examples=args.num)
   np.testing.assert_array_equal(images.astype(np.float32) / 127.5 - 1.0, ref['x'])
   np.testing.assert_array_equal(labels.astype(np.int32), ref['label'])

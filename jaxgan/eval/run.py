@@ -1,0 +1,174 @@
+"""Evaluation of a training run's latest checkpoint: FID, KID, IS and precision/recall.
+
+``python -m jaxgan.eval --workdir=DIR`` (:mod:`jaxgan.eval.__main__`) calls
+:func:`evaluate_run`, which
+
+1. restores the run as :mod:`jaxgan.sample` does (``DIR/config.json``, the latest checkpoint of
+   ``DIR/checkpoints``; :func:`jaxgan.sample.load_run`);
+2. draws ``num_samples`` images with the weights samples are drawn with (G's moving average and
+   its standing batch-norm statistics when ``config.train.ema_decay > 0``;
+   :func:`jaxgan.eval.evaluator.make_generate`, the code periodic evaluation uses; a conditional
+   G gets the labels ``i mod K``), from ``PRNGKey(seed)``;
+3. computes the extractor's features of them and of the first ``num_samples`` images of the
+   dataset's ``split`` (cached on disk, :func:`jaxgan.eval.reference.reference_features`, keyed
+   by the extractor's weight digest);
+4. returns, prints as Markdown and writes to ``DIR/eval.json`` (beside ``metrics.jsonl``):
+
+* ``fid``: the Fréchet distance of Gaussians fitted to the two feature sets (arXiv:1706.08500);
+* ``kid``, ``kid_std``: KID (arXiv:1801.01401), :func:`jaxgan.metrics.kernel_inception_distance`
+  with its pinned defaults (100 subsets of ``min(1000, n)`` rows);
+* ``is``: the Inception score (arXiv:1606.03498) of the extractor's class probabilities, one split;
+* ``precision``, ``recall``: k-NN precision and recall, ``k = 3`` (arXiv:1904.06991);
+* ``label_accuracy`` for conditional runs (how often the extractor sees the class G was given;
+  classifier extractor only).
+
+Extractors: ``'classifier'``, jaxgan's shipped classifier of the dataset (64 features, offline;
+"classifier FID" is not comparable with published FIDs), or ``'inception'``, FID's Inception-v3
+(:mod:`jaxgan.eval.inception`, 2048 pool features; needs the converted weights).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from jaxgan import data as data_lib
+from jaxgan import metrics, sample
+from jaxgan.eval import classifier, evaluator, inception, reference
+
+METRICS = ('fid', 'kid', 'is', 'pr')
+EXTRACTORS = ('classifier', 'inception')
+EVAL_FILE = 'eval.json'
+
+
+def load_extractor(name: str, dataset: str, *, inception_weights: str | None = None
+                   ) -> tuple[classifier.FeatureExtractor, str]:
+  """``(extractor, weights_digest)`` of ``'classifier'`` (jaxgan's for ``dataset``) or
+  ``'inception'`` (converted weights at ``inception_weights``, default
+  :func:`jaxgan.eval.inception.default_weights_path`).
+
+  Raises:
+    ValueError: an unknown name, or no shipped classifier for ``dataset``.
+    FileNotFoundError: no converted Inception weights (the message says how to make them).
+  """
+  if name == 'classifier':
+    path = classifier.weights_dir(dataset)
+    if not os.path.exists(os.path.join(path, 'info.json')):
+      raise ValueError(f'jaxgan ships no classifier for dataset {dataset!r} (only for '
+                       f'{sorted(os.listdir(classifier.WEIGHTS_ROOT))}); use '
+                       f'--extractor=inception')
+    model, params, _ = classifier.load(path)
+    return classifier.extractor(model, params), reference.params_digest(params)
+  if name == 'inception':
+    return inception.load_extractor(inception_weights)
+  raise ValueError(f'unknown extractor {name!r}; expected one of {list(EXTRACTORS)}')
+
+
+def _check_metrics(names: Sequence[str]) -> tuple[str, ...]:
+  names = tuple(names)
+  unknown = [m for m in names if m not in METRICS]
+  if unknown or not names:
+    raise ValueError(f'unknown metrics {unknown or names}; expected some of {list(METRICS)}')
+  return names
+
+
+def score(fake_features: np.ndarray, real: reference.Reference, *,
+          names: Sequence[str] = METRICS, probs: np.ndarray | None = None,
+          labels: np.ndarray | None = None) -> dict[str, float]:
+  """The metrics of ``fake_features`` ``(N, D)`` against a reference's ``(M, D)`` features.
+
+  ``probs`` ``(N, K)`` (the extractor's class probabilities of the same samples) give ``is`` and,
+  with ``labels`` ``(N,)``, ``label_accuracy``.
+  """
+  names = _check_metrics(names)
+  fake_features = np.asarray(fake_features, np.float64)
+  out = {}
+  if 'fid' in names:
+    out['fid'] = metrics.frechet_distance(*metrics.gaussian_statistics(fake_features), real.mu,
+                                          real.sigma)
+  if 'kid' in names:
+    out['kid'], out['kid_std'] = metrics.kernel_inception_distance(real.features, fake_features)
+  if 'is' in names and probs is not None:
+    out['is'] = metrics.inception_score(probs)
+  if 'pr' in names:
+    out['precision'], out['recall'] = metrics.precision_recall(real.features, fake_features)
+  if labels is not None and probs is not None:
+    out['label_accuracy'] = metrics.label_accuracy(probs, labels)
+  return out
+
+
+def evaluate_run(workdir: str, *, metric_names: Sequence[str] = METRICS,
+                 extractor: str = 'classifier', inception_weights: str | None = None,
+                 num_samples: int = 50_000, seed: int = 0, split: str = 'train',
+                 data_dir: str | None = None, download: bool | None = None,
+                 cache_dir: str | None = None, write: bool = True) -> dict:
+  """Evaluates the latest checkpoint of ``workdir`` (see the module docstring).
+
+  Args:
+    workdir: a run of ``jaxgan.main`` (``config.json``, ``checkpoints/``).
+    metric_names: some of :data:`METRICS`.
+    extractor, inception_weights: see :func:`load_extractor`.
+    num_samples: generated samples, and real images (the first of ``split``).
+    seed: ``PRNGKey(seed)`` draws the latents.
+    split: the real images' split.
+    data_dir, download: where TFDS finds the data (default: the run's ``config.data``).
+    cache_dir: the reference-feature cache (default :func:`jaxgan.eval.reference.cache_root`).
+    write: write ``workdir/eval.json``.
+
+  Returns:
+    ``{'step', 'dataset', 'extractor', 'weights_digest', 'num_samples', 'seed', 'split', 'ema',
+    'reference': {'path', 'cached', 'num_examples'}, 'metrics': {name: float}}``.
+
+  Raises:
+    ValueError: unknown metrics or extractor, ``num_samples < 4`` (precision/recall need
+      ``k + 1``), a dataset without images.
+  """
+  names = _check_metrics(metric_names)
+  if num_samples < 4:
+    raise ValueError(f'num_samples must be >= 4 (k-NN precision/recall with k=3 needs 4), got '
+                     f'{num_samples}')
+  config, generator, state = sample.load_run(workdir)
+  dataset = config.data.name
+  if dataset not in data_lib.IMAGE_SHAPES:
+    raise ValueError(f'jaxgan.eval evaluates image GANs; config.data.name={dataset!r}')
+  if config.get('trainer'):  # Runs with a trainer of their own draw with their own sampler.
+    raise ValueError(f'jaxgan.eval draws samples of the GAN configs trained by jaxgan.train; '
+                     f'config.trainer={config.trainer!r} is not supported yet')
+  features_of, digest = load_extractor(extractor, dataset, inception_weights=inception_weights)
+  real = reference.reference_features(
+      dataset, extractor=features_of, extractor_name=extractor, weights_digest=digest,
+      split=split, num_examples=num_samples,
+      data_dir=config.data.get('data_dir') if data_dir is None else data_dir,
+      download=bool(config.data.get('download', False)) if download is None else download,
+      cache_dir=cache_dir)
+  fake, labels = evaluator.make_generate(config, generator)(state, jax.random.PRNGKey(seed),
+                                                           num_samples)
+  fake_features = features_of.features(fake)
+  probs = features_of.probs(fake) if ('is' in names or labels is not None) else None
+  results = {
+      'step': int(state.step), 'dataset': dataset, 'extractor': extractor,
+      'weights_digest': digest, 'num_samples': num_samples, 'seed': seed, 'split': split,
+      'ema': bool(config.train.get('ema_decay', 0.0)),
+      'reference': {'path': real.path, 'cached': real.cached,
+                    'num_examples': int(real.features.shape[0])},
+      'metrics': score(fake_features, real, names=names, probs=probs,
+                       labels=labels if extractor == 'classifier' else None)}
+  if write:
+    with open(os.path.join(workdir, EVAL_FILE), 'w') as f:
+      json.dump(results, f, indent=2)
+  return results
+
+
+def markdown_table(results: dict) -> str:
+  """One Markdown row per metric: ``| metric | value |``, then the run it came from."""
+  lines = ['| metric | value |', '|---|---:|']
+  lines += [f'| {name} | {value:.6g} |' for name, value in results['metrics'].items()]
+  lines.append('')
+  lines.append(f"step {results['step']}, {results['num_samples']} samples, extractor "
+               f"{results['extractor']}, {results['dataset']}/{results['split']} reference"
+               f"{' (cached)' if results['reference']['cached'] else ''}")
+  return '\n'.join(lines)
