@@ -26,6 +26,15 @@ onto the device, compiling, the final sample grid and checkpoint). Periodic samp
 checkpointing and evaluation are turned off for the run (the benchmark scores the model itself);
 the last step still samples and checkpoints once.
 
+StyleGAN2 and PGGAN (``--configs=dcgan_mnist,pggan_mnist,stylegan2_mnist``, the issue's table):
+trained by :func:`jaxgan.style_train.train_and_evaluate` under the same budget; their 32x32
+samples (a PGGAN stopped at a lower stage: nearest-upsampled to 32x32) are cropped back to the
+digits' 28x28 (:func:`to_classifier_input`) before scoring. StyleGAN2's row also gets
+:func:`stylegan2_extras`: classifier FID at truncations ``--psis``, the fraction of style-mixed
+images (coarse styles from one source, fine from another; noise off) that the classifier assigns
+to the coarse source's digit and to the fine source's, and the perceptual path length in Z and in
+W (arXiv:1812.04948, Section 4.2) with the classifier's features.
+
 Data order: the image batches now come from the device-resident shuffle
 (:func:`jaxgan.data.batch_indices`), not from the ``tf.data`` stream
 (:func:`jaxgan.data.image_batches`) that the results files written before the chunked driver
@@ -50,9 +59,21 @@ from absl import app, flags
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
-from jaxgan import loop, metrics, sample, train, visualize  # noqa: E402
+from jaxgan import (  # noqa: E402
+  latent,
+  loop,
+  metrics,
+  pggan,
+  sample,
+  style_train,
+  stylegan2,
+  train,
+  visualize,
+)
 from jaxgan.eval import classifier, evaluator  # noqa: E402
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'configs')
@@ -115,14 +136,120 @@ def train_for_budget(config, cpu_budget_s: float, *, workdir: str | None = None)
   run_dir = workdir or tempfile.mkdtemp(prefix='image_quality_')
   try:
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    state = train.train_and_evaluate(
+    trainer = style_train if is_style(config) else train
+    state = trainer.train_and_evaluate(
         config, run_dir, should_stop=lambda step: time.process_time() - cpu0 >= cpu_budget_s)
     wall_s, cpu_s = time.perf_counter() - wall0, time.process_time() - cpu0
   finally:
     if workdir is None:
       shutil.rmtree(run_dir, ignore_errors=True)
-  generator = train.build_models(config)[0]
+  generator = (style_train if is_style(config) else train).build_models(config)[0]
   return generator, state, int(state.step), wall_s, cpu_s
+
+
+def is_style(config) -> bool:
+  """A StyleGAN2 or PGGAN config (:mod:`jaxgan.style_train`)."""
+  return config.get('trainer') in style_train.SYSTEMS
+
+
+def to_classifier_input(images: np.ndarray) -> np.ndarray:
+  """``(N, r, r, 1)`` samples of a 32x32 model -> ``(N, 28, 28, 1)``: nearest-upsampled to
+  32x32 (a PGGAN stopped below its last stage), then the 2-pixel padding cropped."""
+  images = np.asarray(images)
+  factor = style_train.PADDED_SIZE // images.shape[1]
+  if factor > 1:
+    images = np.asarray(pggan.upsample_nearest(jnp.asarray(images), factor))
+  return images[:, 2:30, 2:30]
+
+
+def style_samples(config, generator, state, key, num: int, *, psi=None,
+                  batch_size: int = 500) -> np.ndarray:
+  """``num`` samples of a StyleGAN2/PGGAN run (:func:`jaxgan.style_train.make_sampler`, batch
+  ``i`` from ``fold_in(key, i)``), as the classifier's 28x28 inputs."""
+  draw = style_train.make_sampler(config, generator)
+  parts = [draw(state, jax.random.fold_in(key, i), min(batch_size, num - start), psi=psi)
+           for i, start in enumerate(range(0, num, batch_size))]
+  return to_classifier_input(np.concatenate(parts))
+
+
+def _synthesis(generator, state):
+  """``(mapping(z), synthesize(ws))`` of G's moving average, jitted, no noise."""
+  params = state.ema_g_params if state.ema_g_params else state.g_params
+  variables = {'params': params, 'batch_stats': {'w_avg': state.g_batch_stats['w_avg']}}
+  mapping = jax.jit(lambda z: generator.apply(variables, z, method=stylegan2.Generator.mapping))
+  synthesize = jax.jit(lambda ws: generator.apply(variables, ws,
+                                                  method=stylegan2.Generator.synthesize))
+  return mapping, synthesize
+
+
+def mixing_fractions(extractor, generator, state, key, num: int, *, latent_dim: int,
+                     cutoff: int | None = None) -> dict[str, float]:
+  """Style mixing read by the classifier: ``num`` pairs of sources, the mixed image taking
+  style inputs ``[0, cutoff)`` (default half: 4x4 and 8x8) from the coarse source and the rest
+  from the fine one (noise off). Returns the fractions of mixed images whose predicted digit is
+  the coarse source's and the fine source's (a digit's identity lives in its coarse styles if
+  the first is high)."""
+  mapping, synthesize = _synthesis(generator, state)
+  cutoff = generator.num_ws // 2 if cutoff is None else cutoff
+  k_coarse, k_fine = jax.random.split(key)
+  ws_coarse = mapping(jax.random.normal(k_coarse, (num, latent_dim)))
+  ws_fine = mapping(jax.random.normal(k_fine, (num, latent_dim)))
+  label = lambda ws: np.argmax(extractor.probs(to_classifier_input(synthesize(ws))), axis=-1)
+  mixed = label(stylegan2.style_mix(ws_coarse, ws_fine, cutoff))
+  return {'mix_coarse_fraction': float(np.mean(mixed == label(ws_coarse))),
+          'mix_fine_fraction': float(np.mean(mixed == label(ws_fine)))}
+
+
+def perceptual_path_length(extractor, generator, state, key, num: int, *, latent_dim: int,
+                           space: str, epsilon: float = 1e-4) -> float:
+  r"""Perceptual path length (arXiv:1812.04948, Section 4.2) with the classifier's features.
+
+  .. math::
+    l = \mathbb E\Big[\tfrac{1}{\epsilon^2}\,
+        \lVert \phi(g(p(t))) - \phi(g(p(t + \epsilon))) \rVert^2\Big], \quad t \sim U(0, 1)
+
+  with ``p`` the slerp between ``z_1, z_2 ~ N(0, I)`` mapped to W (``space='z'``) or the lerp
+  between their ``w``\ s (``space='w'``), ``g`` the synthesis network without noise and ``phi``
+  the classifier's features (in place of the paper's VGG16 LPIPS). As the paper, the pairs
+  outside the 1st-99th percentiles are dropped before the mean.
+  """
+  mapping, synthesize = _synthesis(generator, state)
+  k1, k2, kt = jax.random.split(key, 3)
+  z1, z2 = (jax.random.normal(k, (num, latent_dim)) for k in (k1, k2))
+  t = jax.random.uniform(kt, (num,))
+  if space == 'z':
+    path = jax.vmap(latent.slerp)
+    a, b = mapping(path(z1, z2, t)), mapping(path(z1, z2, t + epsilon))
+  elif space == 'w':
+    w1, w2, path = mapping(z1), mapping(z2), jax.vmap(latent.lerp)
+    a, b = path(w1, w2, t), path(w1, w2, t + epsilon)
+  else:
+    raise ValueError(f"space must be 'z' or 'w', got {space!r}")
+  features = lambda ws: np.asarray(extractor.features(to_classifier_input(synthesize(ws))),
+                                   np.float64)
+  d = np.sum(np.square(features(a) - features(b)), axis=-1) / epsilon**2
+  lo, hi = np.percentile(d, [1, 99])
+  return float(np.mean(d[(d >= lo) & (d <= hi)]))
+
+
+def stylegan2_extras(config, generator, state, *, extractor, train_stats, key, num: int,
+                     psis=(0.5, 0.7, 1.0), num_pairs: int = 2000) -> dict:
+  """The StyleGAN2 row's extras: ``fid_vs_psi`` (classifier FID of ``num`` samples at each
+  truncation), :func:`mixing_fractions` and ``ppl_z``/``ppl_w``
+  (:func:`perceptual_path_length`) on ``num_pairs`` pairs."""
+  k_fid, k_mix, k_ppl = jax.random.split(key, 3)
+  fid = {}
+  for psi in psis:
+    fake = style_samples(config, generator, state, k_fid, num, psi=psi)
+    fid[str(psi)] = metrics.frechet_distance(
+        *metrics.gaussian_statistics(extractor.features(fake)), *train_stats)
+  z_dim = config.model.latent_dim
+  return {'fid_vs_psi': fid,
+          **mixing_fractions(extractor, generator, state, k_mix, num_pairs, latent_dim=z_dim),
+          'ppl_z': perceptual_path_length(extractor, generator, state, k_ppl, num_pairs,
+                                          latent_dim=z_dim, space='z'),
+          'ppl_w': perceptual_path_length(extractor, generator, state, k_ppl, num_pairs,
+                                          latent_dim=z_dim, space='w')}
 
 
 def _define_flags() -> None:
@@ -136,6 +263,7 @@ def _define_flags() -> None:
   flags.DEFINE_string('samples_dir', None, 'Where to write one sample PNG per config.')
   flags.DEFINE_string('workdir', None, 'Train each config in WORKDIR/<config> (must not hold a '
                       'run: it would resume); by default in a temporary directory, removed after.')
+  flags.DEFINE_list('psis', ['0.5', '0.7', '1.0'], 'StyleGAN2: truncations of the FID curve.')
   flags.DEFINE_list('overrides', [], 'Config fields to change, as CONFIG.FIELD=VALUE, e.g. '
                     'cgan_mnist.train.num_steps=8000,cgan_mnist.model.features=64.')
 
@@ -177,10 +305,19 @@ def main(argv):
     workdir = os.path.join(FLAGS.workdir, name) if FLAGS.workdir else None
     generator, state, steps, wall_s, cpu_s = train_for_budget(config, FLAGS.cpu_budget_s,
                                                               workdir=workdir)
-    generate = evaluator.make_generate(config, generator)
-    fake, labels = generate(state, jax.random.PRNGKey(1234), FLAGS.num_samples)
+    if is_style(config):
+      fake, labels = style_samples(config, generator, state, jax.random.PRNGKey(1234),
+                                   FLAGS.num_samples), None
+    else:
+      generate = evaluator.make_generate(config, generator)
+      fake, labels = generate(state, jax.random.PRNGKey(1234), FLAGS.num_samples)
     scores = evaluator.image_metrics(fake, extractor=extractor, reference_stats=train_stats,
                                      labels=labels)
+    if config.get('trainer') == 'stylegan2':
+      scores.update(stylegan2_extras(config, generator, state, extractor=extractor,
+                                     train_stats=train_stats, key=jax.random.PRNGKey(99),
+                                     num=FLAGS.num_samples,
+                                     psis=[float(p) for p in FLAGS.psis]))
     row = {'config': name, 'overrides': [o for o in FLAGS.overrides if o.startswith(name + '.')],
            'steps': steps, 'wall_s': round(wall_s, 1), 'cpu_s': round(cpu_s, 1),
            'batch_size': config.train.batch_size, 'ema_decay': config.train.ema_decay, **scores}
@@ -188,12 +325,18 @@ def main(argv):
     results.append(row)
     if FLAGS.samples_dir:
       key = jax.random.PRNGKey(0)
-      if config.model.num_classes:
+      if is_style(config):
+        images = style_samples(config, generator, state, key, 64)
+      elif config.model.get('num_classes', 0):
         images = sample.class_grid_images(config, generator, state, key, columns=10)
       else:
         images = sample.grid_images(config, generator, state, key, rows=8, columns=8)
       visualize.save_image_grid(os.path.join(FLAGS.samples_dir, f'{name}_samples.png'), images,
-                                columns=10 if config.model.num_classes else 8)
+                                columns=10 if config.model.get('num_classes', 0) else 8)
+      if config.get('trainer') == 'stylegan2':
+        images = sample.style_mix_images(config, generator, state, key, rows=6, columns=6)
+        visualize.save_image_grid(os.path.join(FLAGS.samples_dir, f'{name}_style_mix.png'),
+                                  images, columns=7)
 
   header = ('| config | steps | wall (s) | CPU (s) | classifier FID | classifier score | '
             'label accuracy |\n|---|---:|---:|---:|---:|---:|---:|')
@@ -205,6 +348,12 @@ def main(argv):
   lines.append(f'| MNIST test set (reference) | - | - | - | {reference["test_vs_train_fid"]:.2f} '
                f'| {reference["test_classifier_score"]:.2f} | '
                f'{reference["test_label_accuracy"]:.3f} |')
+  for r in results:
+    if 'ppl_w' in r:
+      lines.append(f'\n{r["config"]}: FID vs psi {r["fid_vs_psi"]}, mixed images with the coarse '
+                   f'source\'s digit {r["mix_coarse_fraction"]:.3f} (the fine source\'s '
+                   f'{r["mix_fine_fraction"]:.3f}), PPL in Z {r["ppl_z"]:.1f}, in W '
+                   f'{r["ppl_w"]:.1f}')
   table = '\n'.join(lines)
   print(table)
   if FLAGS.out:
