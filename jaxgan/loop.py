@@ -53,11 +53,16 @@ class Source(NamedTuple):
       ``length`` (numpy or device arrays), scanned over with the steps.
     batch: ``batch(data, x) -> {'x': (B, ...), ...}``, traced inside the chunk: the global batch
       of one step from ``data`` and that step's entry ``x`` of the plan.
+    rowwise: whether every leaf of a step's plan entry has the batch as its first axis and
+      ``batch`` makes row ``i`` of the batch from row ``i`` of the entry alone: then several
+      processes each feed only their rows of the plan (:func:`jaxgan.parallel.parallelize_chunk`);
+      otherwise every process feeds the whole plan and every device takes its rows of the batch.
   """
 
   data: Any
   plan: Callable[[int, int], Any]
   batch: Callable[[Any, Any], dict]
+  rowwise: bool = False
 
 
 def toy_source(name: str, key: jax.Array, batch_size: int, *, scale: float = 1.0) -> Source:
@@ -69,7 +74,7 @@ def toy_source(name: str, key: jax.Array, batch_size: int, *, scale: float = 1.0
   """
   draw = jax.jit(jax.vmap(lambda t: data_lib.toy_batch(name, key, t, batch_size, scale=scale)))
   return Source(data={}, plan=lambda start, length: draw(jnp.arange(start, start + length)),
-                batch=lambda data, x: {'x': x})
+                batch=lambda data, x: {'x': x}, rowwise=True)
 
 
 def image_source(images: dict[str, np.ndarray], key: jax.Array, batch_size: int, *,
@@ -91,13 +96,14 @@ def image_source(images: dict[str, np.ndarray], key: jax.Array, batch_size: int,
   scale = lambda ex: {'x': data_lib.to_unit_range(ex['image']), 'label': ex['label']}
   if loader == 'device':
     return Source(data=images, plan=lambda start, length: indices(start, length),
-                  batch=lambda data, idx: scale(jax.tree.map(lambda a: a[idx], data)))
+                  batch=lambda data, idx: scale(jax.tree.map(lambda a: a[idx], data)),
+                  rowwise=True)
 
   def host_plan(start, length):
     idx = np.asarray(indices(start, length))
     return {k: v[idx] for k, v in images.items()}
 
-  return Source(data={}, plan=host_plan, batch=lambda data, ex: scale(ex))
+  return Source(data={}, plan=host_plan, batch=lambda data, ex: scale(ex), rowwise=True)
 
 
 def chunk_length(config) -> int:

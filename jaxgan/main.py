@@ -1,7 +1,12 @@
 """Command line: ``python -m jaxgan.main --config=configs/<name>.py --workdir=DIR``.
 
 Any config field can be overridden, e.g. ``--config.train.num_steps=500``. Running the same
-command again resumes from the latest checkpoint in ``DIR``.
+command again resumes from the latest checkpoint in ``DIR``; SIGTERM or Ctrl-C ends a run after
+its current chunk with a checkpoint (exit status 0), to be resumed the same way.
+
+Several processes (one per host): the same command on each, with
+``--coordinator_address=HOST:PORT --num_processes=N --process_id=I`` (or, without them, what
+JAX detects on a TPU VM or under SLURM; see :func:`jaxgan.distributed.initialize`).
 """
 
 import logging as py_logging
@@ -14,9 +19,11 @@ from jaxgan import (
   checkpoint,
   cyclegan,
   density_train,
+  distributed,
   faults,
   pix2pix,
   semi_supervised_train,
+  style_train,
   super_resolution,
   train,
 )
@@ -25,6 +32,12 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and samples.')
 config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 flags.mark_flags_as_required(['config', 'workdir'])
+flags.DEFINE_string('coordinator_address', None,
+                    'HOST:PORT of process 0, for multi-process training (with the next two).')
+flags.DEFINE_integer('num_processes', None, 'Number of processes of a multi-process run.')
+flags.DEFINE_integer('process_id', None, 'This process: 0, ..., --num_processes - 1.')
+flags.DEFINE_integer('initialization_timeout', 60,
+                     'Seconds to wait for every process to reach the coordinator.')
 
 
 def main(argv):
@@ -34,6 +47,12 @@ def main(argv):
   # Orbax logs every checkpoint write at INFO; keep jaxgan's own lines readable.
   logging.get_absl_logger().addFilter(
       lambda record: record.levelno >= py_logging.WARNING or 'orbax' not in record.pathname)
+  try:
+    distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                           num_processes=FLAGS.num_processes, process_id=FLAGS.process_id,
+                           timeout_s=FLAGS.initialization_timeout)
+  except (ValueError, RuntimeError) as e:
+    sys.exit(f'error: {e}')
   try:
     trainer = FLAGS.config.get('trainer')
     if trainer == 'semi_supervised':
@@ -46,6 +65,8 @@ def main(argv):
       super_resolution.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     elif trainer in density_train.FAMILIES:  # 'vae', 'pixelcnn', 'realnvp', 'rbm'
       density_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif trainer in style_train.SYSTEMS:  # 'stylegan2', 'pggan'
+      style_train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     else:
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (faults.NonFiniteError, checkpoint.CheckpointMismatchError,

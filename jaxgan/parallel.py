@@ -89,7 +89,7 @@ def parallelize(train_step: Callable, parallel: str, devices=None) -> DataParall
 
 
 def parallelize_chunk(chunk: Callable, parallel: str, devices=None, *,
-                      donate: bool = True) -> DataParallel:
+                      donate: bool = True, split_plan: bool = False) -> DataParallel:
   """Places a chunk ``chunk(state, data, xs, key) -> (state, out)`` (:mod:`jaxgan.loop`).
 
   As :func:`parallelize`, except that the chunk's data and plan are replicated, not split:
@@ -97,12 +97,24 @@ def parallelize_chunk(chunk: Callable, parallel: str, devices=None, *,
   ``put_batch`` places the data. ``step(state, data, xs, key)`` runs the chunk (the state is
   donated unless ``donate=False``, which keeps the state a chunk started from valid); ``xs``
   may be host arrays.
+
+  ``devices`` of several processes (``jax.devices()`` after :func:`jaxgan.distributed.initialize`;
+  ``parallel='shard_map'`` only) make a mesh over all of them, and every process runs the same
+  calls with the same host values (state, data, plan, key), which become global arrays
+  (:func:`jax.make_array_from_process_local_data`). With ``split_plan`` (a
+  :attr:`jaxgan.loop.Source.rowwise` source) the plan's second axis (the batch) is split over
+  the devices instead, and each process feeds only its devices' rows of it: the chunk must then
+  be built to take a device's rows as its batch (``make_chunk(..., axis_name=None)``). Rows go
+  to devices in ``devices`` order, as in one process, so the global batch order is unchanged.
+  ``get_state`` then gives this process's copy of the replicated state.
   """
   donate_argnums = (0,) if donate else ()
   if parallel not in PARALLEL_MODES:
     raise ValueError(f'unknown parallel mode {parallel!r}; expected one of '
                      f'{list(PARALLEL_MODES)}')
   devices = list(devices if devices is not None else jax.local_devices())
+  if len({d.process_index for d in devices}) > 1:
+    return _across_processes(chunk, parallel, devices, donate_argnums, split_plan)
   if parallel == 'none':
     return DataParallel(jax.jit(chunk, donate_argnums=donate_argnums),
                         lambda s: jax.device_put(_copy(s), devices[0]),
@@ -124,3 +136,50 @@ def parallelize_chunk(chunk: Callable, parallel: str, devices=None, *,
   put = lambda tree: jax.device_put(tree, replicated)
   return DataParallel(lambda s, d, xs, k: run(s, d, put(xs), put(k)),
                       lambda s: put(_copy(s)), put, lambda s: s, n)
+
+
+def _across_processes(chunk: Callable, parallel: str, devices: list, donate_argnums: tuple,
+                      split_plan: bool) -> DataParallel:
+  """:func:`parallelize_chunk` over the devices of several processes (one global mesh)."""
+  if parallel != 'shard_map':
+    raise ValueError(f"config.train.parallel={parallel!r} runs within one process; with "
+                     f"{jax.process_count()} processes use config.train.parallel='shard_map'")
+  mesh = jax.sharding.Mesh(np.array(devices), (AXIS_NAME,),
+                           axis_types=(jax.sharding.AxisType.Explicit,))
+  replicated, by_row = NamedSharding(mesh, P()), NamedSharding(mesh, P(None, AXIS_NAME))
+  plan_spec = P(None, AXIS_NAME) if split_plan else P()
+  run = jax.jit(jax.shard_map(chunk, mesh=mesh, in_specs=(P(), P(), plan_spec, P()),
+                              out_specs=(P(), P()), check_vma=False),
+                donate_argnums=donate_argnums)
+  n = len(devices)
+  mine = [i for i, d in enumerate(devices) if d.process_index == jax.process_index()]
+  if mine != list(range(mine[0], mine[-1] + 1)):
+    raise ValueError(f'the devices of process {jax.process_index()} are at positions {mine} of '
+                     f'the mesh; each process must hold consecutive positions')
+
+  def put(tree):
+    """The same host values on every process -> global arrays, replicated on every device."""
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(
+        replicated, np.asarray(x), np.shape(x)), tree)
+
+  def put_plan(xs):
+    """Every process's whole plan -> a global plan of which this process feeds only its rows."""
+    if not split_plan:
+      return put(xs)
+
+    def rows(x):
+      x = np.asarray(x)
+      if x.shape[1] % n:
+        raise ValueError(f'global batch of {x.shape[1]} examples is not divisible by the {n} '
+                         f'devices of {jax.process_count()} processes')
+      size = x.shape[1] // n
+      local = x[:, mine[0] * size:(mine[-1] + 1) * size]
+      return jax.make_array_from_process_local_data(by_row, local, x.shape)
+
+    return jax.tree.map(rows, xs)
+
+  def local_copy(state):
+    return jax.tree.map(lambda x: x.addressable_data(0), state)
+
+  return DataParallel(lambda s, d, xs, k: run(s, d, put_plan(xs), put(k)),
+                      lambda s: put(jax.device_get(s)), put, local_copy, n)

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from jaxgan import checkpoint, experiment, faults, loop, visualize
+from jaxgan import checkpoint, distributed, experiment, faults, loop, visualize
 from jaxgan import config as config_lib
 from jaxgan import data as data_lib
 from jaxgan import parallel as parallel_lib
@@ -135,7 +135,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
   parallel = config.train.parallel
-  config_lib.validate(config, num_devices=1 if parallel == 'none' else len(jax.local_devices()))
+  distributed.check_same_config(config)  # Before the processes load or build anything.
+  distributed.check_global_batch(config.train.batch_size)
+  config_lib.validate(config, num_devices=1 if parallel == 'none' else len(_devices()))
   axis_name = None if parallel == 'none' else AXIS_NAME
   generator, discriminator = build_models(config, axis_name=axis_name)
   # Samples and evaluation run outside the device axis: G's batch norm without it (the same
@@ -188,33 +190,55 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   means with its default intervals); ``on_row(row)`` is
   called with each row as it is written to ``metrics.jsonl``.
 
+  Preemption: a SIGTERM or SIGINT during the run (:func:`jaxgan.distributed.preemption_guard`;
+  the process's own handlers are back when ``drive`` returns) ends it after the chunk that is
+  running: that step is checkpointed (logged, sampled and evaluated only where its intervals
+  say, so ``metrics.jsonl`` reads as one run), one line says where to resume, and ``drive``
+  returns the state of that step; the same call resumes there, bit for bit.
+
+  Several processes (:func:`jaxgan.distributed.initialize`; ``parallel='shard_map'``): every
+  process runs ``drive`` with the same arguments; they check that their configs agree and that
+  the global batch splits over them, the step runs over a mesh of every process's devices, each
+  process feeds its rows of a :attr:`jaxgan.loop.Source.rowwise` source, a signal on any
+  process stops all of them after the same chunk, checkpoints are written by all of them
+  (orbax), and only process 0 writes ``metrics.jsonl``, TensorBoard, samples, evaluations,
+  ``config.json`` and the progress bar.
+
   Returns:
     The final state (on the host, one copy).
   """
   parallel = config.train.parallel
-  devices = jax.local_devices()
+  devices = _devices()
+  multi = jax.process_count() > 1
+  main = distributed.is_main_process()
+  distributed.check_same_config(config)
+  distributed.check_global_batch(config.train.batch_size)
   stop = config.train.on_nonfinite == 'stop'
   os.makedirs(workdir, exist_ok=True)
   manager = checkpoint.manager(workdir, keep=config.train.keep_checkpoints)
   state = checkpoint.restore_latest(manager, state, config=config)
   start = int(state.step)
-  faults.rewind_metrics(os.path.join(workdir, 'metrics.jsonl'), start)
+  if main:
+    faults.rewind_metrics(os.path.join(workdir, 'metrics.jsonl'), start)
   if start:
     logging.info('Resuming from the checkpoint of step %d in %s', start, workdir)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=2))
+  if main:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
 
   total = config.train.num_steps
   if start < total and check_batch is not None:  # Checked before anything compiles.
     check_batch(_host_batch(source, start), start + 1)
+  split_plan = multi and source.rowwise  # Each process feeds only its rows of the batch.
   dp = parallel_lib.parallelize_chunk(
-      loop.make_chunk(train_step, source.batch, axis_name=axis_name), parallel, devices,
-      donate=not stop)  # 'stop' keeps each chunk's initial state, to rerun its good steps.
+      loop.make_chunk(train_step, source.batch, axis_name=None if split_plan else axis_name),
+      parallel, devices, donate=not stop,  # 'stop' keeps each chunk's initial state.
+      split_plan=split_plan)
   scanned = loop.use_scan(config)
   run = dp.step if scanned else loop.stepwise(dp.step)
   data = dp.put_batch(source.data)
-  writer = _writer(workdir)
-  progress = _Progress(total, start)
+  writer = _writer(workdir) if main else _NullWriter()
+  progress = _Progress(total, start) if main else _NullWriter()
   dp_state = dp.put_state(state)
   monitor = faults.NonFiniteMonitor(config.train.on_nonfinite, manager=manager)
   metrics_path = os.path.join(workdir, 'metrics.jsonl')
@@ -235,6 +259,8 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
     return out
 
   def append(row):
+    if not main:
+      return
     with open(metrics_path, 'a') as f:
       f.write(json.dumps(row) + '\n')
     if on_row is not None:
@@ -257,46 +283,77 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   # the CPU runs their steps as they are dispatched, so a pending chunk's steps/s would count
   # the next chunk's time.)
   pending = None
-  for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
-    xs = source.plan(first, length)
-    before, (dp_state, out) = dp_state, run(dp_state, data, xs, step_key)
-    if pending is not None:
-      pending_step = pending[0] + pending[1]
-      host = check(*pending)
-      if pending_step % t.log_every == 0:
-        log(pending_step, host, {})
-      pending = None
-    step = first + length
-    if scanned and not (step == total or should_stop is not None or step % t.sample_every == 0
-            or step % t.checkpoint_every == 0
-            or (evaluate is not None and step % t.eval_every == 0)):
-      pending = (first, length, xs, before, out)
-      continue
-    host = check(first, length, xs, before, out)
-    last = step == total or (should_stop is not None and should_stop(step))
-    results = {}
-    if evaluate is not None and (step % t.eval_every == 0 or last):
-      eval_start = time.perf_counter()
-      results = evaluate(dp.get_state(dp_state))
-      clock['tick'] += time.perf_counter() - eval_start  # Evaluating is not training.
-      writer.write_scalars(step, {f'eval/{name}': value for name, value in results.items()})
-      logging.info('step %d: %s', step, results)
-      if not (step % t.log_every == 0 or last):
-        append({'step': step, **results})
-    if step % t.log_every == 0 or last:
-      log(step, host, results)
-    if step % t.sample_every == 0 or last:
-      save_samples(dp.get_state(dp_state), os.path.join(workdir, 'samples', f'step_{step}.png'),
-                   step)
-    if step % t.checkpoint_every == 0 or last:
-      manager.save(step, args=checkpoint.save_args(dp.get_state(dp_state)))
-    if last:
-      break
+  preempted = None  # The step a SIGTERM/SIGINT stopped the run at.
+  with distributed.preemption_guard() as preemption:
+    for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
+      xs = source.plan(first, length)
+      before, (dp_state, out) = dp_state, run(dp_state, data, xs, step_key)
+      if pending is not None:
+        pending_step = pending[0] + pending[1]
+        host = check(*pending)
+        if pending_step % t.log_every == 0:
+          log(pending_step, host, {})
+        pending = None
+      step = first + length
+      # Every process asks, after every chunk: they all stop after the same one.
+      preempt = step < total and distributed.any_process(preemption.requested)
+      if scanned and not (step == total or should_stop is not None or preempt
+                          or step % t.sample_every == 0 or step % t.checkpoint_every == 0
+                          or (evaluate is not None and step % t.eval_every == 0)):
+        pending = (first, length, xs, before, out)
+        continue
+      host = check(first, length, xs, before, out)
+      last = step == total or (should_stop is not None and should_stop(step))
+      results = {}
+      if evaluate is not None and main and (step % t.eval_every == 0 or last):
+        eval_start = time.perf_counter()
+        results = evaluate(dp.get_state(dp_state))
+        clock['tick'] += time.perf_counter() - eval_start  # Evaluating is not training.
+        writer.write_scalars(step, {f'eval/{name}': value for name, value in results.items()})
+        logging.info('step %d: %s', step, results)
+        if not (step % t.log_every == 0 or last):
+          append({'step': step, **results})
+      if step % t.log_every == 0 or last:
+        log(step, host, results)
+      if main and (step % t.sample_every == 0 or last):
+        save_samples(dp.get_state(dp_state),
+                     os.path.join(workdir, 'samples', f'step_{step}.png'), step)
+      if step % t.checkpoint_every == 0 or last or preempt:
+        # Several processes save the global state: orbax writes each array once, from all.
+        manager.save(step, args=checkpoint.save_args(dp_state if multi else
+                                                     dp.get_state(dp_state)))
+      if preempt and not last:
+        preempted = step
+        break
+      if last:
+        break
   progress.close()
   manager.wait_until_finished()
   manager.close()
   writer.close()
+  if preempted is not None:
+    logging.warning('%s received: stopped after step %d of %d with a checkpoint in %s; run the '
+                    'same command to resume from step %d.', preemption.signal or 'signal',
+                    preempted, total, os.path.join(workdir, 'checkpoints'), preempted)
   return jax.device_get(dp.get_state(dp_state))
+
+
+def _devices() -> list:
+  """The devices a data-parallel run spreads over: this process's, or every process's."""
+  return jax.devices() if jax.process_count() > 1 else jax.local_devices()
+
+
+class _NullWriter:
+  """What processes other than 0 write to TensorBoard and the progress bar: nothing."""
+
+  def write_scalars(self, step, scalars) -> None:
+    del step, scalars
+
+  def update(self, *args) -> None:
+    del args
+
+  def close(self) -> None:
+    pass
 
 
 def check_driver_fields(config: ml_collections.ConfigDict) -> None:
