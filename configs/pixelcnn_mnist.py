@@ -14,9 +14,10 @@ ancestral samples (784 forward passes each, the reason there are few).
 
 Published: 81.30 nats (the PixelRNN paper's Table 4, PixelCNN row; statically binarized MNIST,
 a 15-block, 256-feature network trained on GPUs; ``--config.data.binarize=static`` binarizes the
-training split once, as that benchmark does). This CPU (2 cores): about 12 steps/s, so the
-20,000 steps (21 passes) take about 30 minutes; what they reach is measured by
-``python benchmarks/generative_families.py`` (``benchmarks/results/generative_families.json``).
+training split once, as that benchmark does). The benchmark measured about 3.7
+steps per CPU second on this CPU (2 cores), so the 20,000 steps (21 passes) take about 90 CPU
+minutes; its 600 CPU seconds (2,250 steps) reached 94.19 nats
+(``python benchmarks/generative_families.py``, ``benchmarks/results/generative_families.json``).
 """
 
 import ml_collections

@@ -13,9 +13,10 @@ image). ``samples/step_<N>.png``: 64 Bernoulli means ``sigmoid(decoder(z))``.
         --config.data.data_dir=../shared/data/tensorflow_datasets
 
 Published: test NLL 86.76 nats (IWAE-5000 of the k = 1 VAE; Burda et al., Table 1), after 3,280
-passes over the data at batch 20 (about 9.8M steps). This CPU (2 cores): about 800 steps/s, so
-the 1.2M steps (2,000 passes) take about 25 minutes; what they reach is measured by
-``python benchmarks/generative_families.py`` (``benchmarks/results/generative_families.json``).
+passes over the data at batch 20 (about 9.8M steps). The benchmark measured about 270
+steps/s (164 per CPU second) on this CPU (2 cores, busy), so the 1.2M steps (2,000 passes) take
+over an hour; its 1,000 CPU seconds (165,000 steps) reached IWAE-5000 89.08 nats
+(``python benchmarks/generative_families.py``, ``benchmarks/results/generative_families.json``).
 """
 
 import ml_collections

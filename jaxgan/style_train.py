@@ -610,6 +610,22 @@ def source(images: dict[str, np.ndarray], key: jax.Array, batch_size: int, *,
 # ---------------------------------------------------------------------------- samples
 
 
+def to_data_size(images: np.ndarray, size: int = 28) -> np.ndarray:
+  """``(N, r, r, C)`` samples of a model of the padded data -> ``(N, size, size, C)``, the
+  digits' own 28x28: nearest-upsampled to 32x32 (a PGGAN stopped below its last stage, or a
+  model of ``resolution < 32``), then the padding (2 pixels a side) cropped; the inverse of
+  :func:`to_resolution`'s padding, so samples meet a classifier of the 28x28 data."""
+  images = np.asarray(images)
+  r = images.shape[1] if images.ndim == 4 else 0
+  if not r or images.shape[2] != r or PADDED_SIZE % r:
+    raise ValueError(f'to_data_size: expected (N, r, r, C) images with r dividing '
+                     f'{PADDED_SIZE}, got shape {images.shape}')
+  if r < PADDED_SIZE:
+    images = np.asarray(pggan.upsample_nearest(jnp.asarray(images), PADDED_SIZE // r))
+  top = (PADDED_SIZE - size) // 2
+  return images[:, top:top + size, top:top + size]
+
+
 def make_sampler(config, generator: nn.Module) -> Callable[..., np.ndarray]:
   """``sample(state, key, num, *, psi=None, stage=None) -> (num, r, r, 1)`` images.
 

@@ -1,11 +1,13 @@
-"""``python -m jaxgan.eval`` on a tiny MNIST run (TFDS mock data, offline): what it writes equals
-the metrics computed directly, outside :mod:`jaxgan.eval.run`, from the same samples' features."""
+"""``python -m jaxgan.eval`` on tiny MNIST runs (TFDS mock data, offline): what it writes equals
+the metrics computed directly, outside :mod:`jaxgan.eval.run`, from the same samples' features;
+StyleGAN2/PGGAN runs are scored on their samples cropped back to 28x28, other trainers refused."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import runpy
 import subprocess
 import sys
 
@@ -15,7 +17,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jaxgan import data as data_lib
-from jaxgan import experiment, gan, metrics, sample, train
+from jaxgan import experiment, gan, metrics, sample, style_train, train
 from jaxgan.eval import classifier, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,3 +129,75 @@ def test_bad_arguments_name_the_value(tiny_run):
     run.load_extractor('inception', 'mnist', inception_weights='/nonexistent/w.npz')
   with pytest.raises(ValueError, match='no config.json'):
     run.evaluate_run(os.path.dirname(workdir))
+
+
+# --- StyleGAN2 / PGGAN runs (jaxgan.style_train): their own sampler, cropped back to 28x28 ---
+
+
+def _tiny_style_config(name, resolution):
+  """``configs/<name>.py`` shrunk as tests/test_style_train.py does: widths 4, z of 8, 1 step."""
+  config = runpy.run_path(os.path.join(ROOT, 'configs', f'{name}.py'))['get_config']()
+  config.model.update({'resolution': resolution, 'channel_base': 32, 'channel_max': 4,
+                       'latent_dim': 8})
+  if config.trainer == 'stylegan2':
+    config.model.mapping_depth = 1
+    config.loss.update({'r1_every': 2, 'pl_every': 2, 'r1_gamma': 1.0})
+  else:
+    config.schedule.update({'fade_steps': 2, 'stable_steps': 2})
+  config.train.update({'batch_size': 8, 'num_steps': 1, 'log_every': 1, 'sample_every': 1,
+                       'checkpoint_every': 1, 'num_samples': 4})
+  return config
+
+
+def _crop_by_hand(images):
+  """r x r samples -> 32x32 (each pixel a 32/r x 32/r block) -> the central 28x28."""
+  f = 32 // images.shape[1]
+  return np.repeat(np.repeat(np.asarray(images), f, axis=1), f, axis=2)[:, 2:30, 2:30]
+
+
+@pytest.mark.parametrize('name,resolution', [
+    ('pggan_mnist', 4),  # About 18 s on 2 busy cores (4x4: one stage to compile).
+    pytest.param('stylegan2_mnist', 8, marks=pytest.mark.slow),  # About 45 s: path length's
+])                                                               # double backward compiles.
+def test_style_run_fid_equals_frechet_distance_of_its_cropped_samples(name, resolution,
+                                                                      tmp_path):
+  workdir, cache_dir = str(tmp_path / 'run'), str(tmp_path / 'cache')
+  with tfds.testing.mock_data(num_examples=64):
+    style_train.train_and_evaluate(_tiny_style_config(name, resolution), workdir)
+    results = run.evaluate_run(workdir, num_samples=NUM, cache_dir=cache_dir,
+                               metric_names=('fid', 'kid'))
+    real = data_lib.image_arrays('mnist', split='train', data_dir=None, download=False,
+                                 max_examples=NUM)['x']
+  with open(os.path.join(workdir, 'eval.json')) as f:
+    assert json.load(f) == results
+  assert results['step'] == 1 and results['ema'] and set(results['metrics']) == {
+      'fid', 'kid', 'kid_std'}
+  config, generator, state = sample.load_run(workdir)
+  # One batch (NUM <= 500), from fold_in(PRNGKey(seed), 0); r x r samples of the padded digits.
+  drawn = style_train.make_sampler(config, generator)(
+      state, jax.random.fold_in(jax.random.PRNGKey(0), 0), NUM)
+  assert drawn.shape == (NUM, resolution, resolution, 1)
+  extractor = classifier.shipped_extractor('mnist')
+  fake_f, real_f = extractor.features(_crop_by_hand(drawn)), extractor.features(real)
+  fid = metrics.frechet_distance(*metrics.gaussian_statistics(fake_f),
+                                 *metrics.gaussian_statistics(real_f))
+  assert results['metrics']['fid'] == pytest.approx(fid, rel=1e-6) and fid > 0
+  kid, _ = metrics.kernel_inception_distance(real_f, fake_f)
+  assert results['metrics']['kid'] == pytest.approx(kid, rel=1e-5, abs=1e-9)
+
+
+def test_to_data_size_crops_the_padding_and_names_bad_shapes():
+  x = np.arange(2 * 32 * 32, dtype=np.float32).reshape((2, 32, 32, 1))
+  np.testing.assert_array_equal(style_train.to_data_size(x), x[:, 2:30, 2:30])
+  small = np.arange(3 * 8 * 8, dtype=np.float32).reshape((3, 8, 8, 1))
+  np.testing.assert_array_equal(style_train.to_data_size(small), _crop_by_hand(small))
+  with pytest.raises(ValueError, match=r'got shape \(2, 28, 28, 1\)'):
+    style_train.to_data_size(np.zeros((2, 28, 28, 1)))
+
+
+@pytest.mark.parametrize('trainer', ['pix2pix', 'cyclegan', 'srgan', 'vae', 'semi_supervised'])
+def test_other_trainers_are_refused_naming_the_trainer(trainer, tmp_path):
+  with open(tmp_path / 'config.json', 'w') as f:
+    json.dump({'trainer': trainer, 'data': {'name': 'mnist'}}, f)
+  with pytest.raises(ValueError, match=f"config.trainer='{trainer}' is not supported"):
+    run.evaluate_run(str(tmp_path))

@@ -7,7 +7,8 @@
 
 Evaluates the latest checkpoint (EMA weights where the config keeps them), prints a Markdown
 table and writes ``DIR/eval.json`` beside ``metrics.jsonl``; the logic is
-:func:`jaxgan.eval.run.evaluate_run`.
+:func:`jaxgan.eval.run.evaluate_run`. Runs of ``jaxgan.train``'s GANs and StyleGAN2/PGGAN runs
+(their samples cropped back to 28x28); other trainers are refused, naming the trainer.
 """
 
 from __future__ import annotations

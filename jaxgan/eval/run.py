@@ -8,7 +8,9 @@
 2. draws ``num_samples`` images with the weights samples are drawn with (G's moving average and
    its standing batch-norm statistics when ``config.train.ema_decay > 0``;
    :func:`jaxgan.eval.evaluator.make_generate`, the code periodic evaluation uses; a conditional
-   G gets the labels ``i mod K``), from ``PRNGKey(seed)``;
+   G gets the labels ``i mod K``), from ``PRNGKey(seed)``; StyleGAN2 and PGGAN runs
+   (``config.trainer`` in :data:`jaxgan.style_train.SYSTEMS`) draw with their own sampler and
+   are cropped back to 28x28 (:func:`make_style_generate`); other trainers are refused;
 3. computes the extractor's features of them and of the first ``num_samples`` images of the
    dataset's ``split`` (cached on disk, :func:`jaxgan.eval.reference.reference_features`, keyed
    by the extractor's weight digest);
@@ -31,13 +33,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
 
 from jaxgan import data as data_lib
-from jaxgan import metrics, sample
+from jaxgan import metrics, sample, style_train
 from jaxgan.eval import classifier, evaluator, inception, reference
 
 METRICS = ('fid', 'kid', 'is', 'pr')
@@ -66,6 +68,26 @@ def load_extractor(name: str, dataset: str, *, inception_weights: str | None = N
   if name == 'inception':
     return inception.load_extractor(inception_weights)
   raise ValueError(f'unknown extractor {name!r}; expected one of {list(EXTRACTORS)}')
+
+
+def make_style_generate(config, generator, *, batch_size: int = 500
+                        ) -> Callable[..., tuple[np.ndarray, None]]:
+  """``generate(state, key, num) -> (samples, None)`` of a StyleGAN2/PGGAN run.
+
+  :func:`jaxgan.style_train.make_sampler` (G's moving average; StyleGAN2 at the config's
+  ``train.truncation_psi``, PGGAN at the stage and ``alpha`` of the last step), batch ``i`` of
+  ``batch_size`` from ``fold_in(key, i)``; the 32x32 zero-padded samples cropped back to the
+  data's 28x28 (:func:`jaxgan.style_train.to_data_size`), the shape the classifier and the
+  reference images have. Unconditional: no labels.
+  """
+  draw = style_train.make_sampler(config, generator)
+
+  def generate(state, key: jax.Array, num: int):
+    parts = [draw(state, jax.random.fold_in(key, i), min(batch_size, num - start))
+             for i, start in enumerate(range(0, num, batch_size))]
+    return style_train.to_data_size(np.concatenate(parts)), None
+
+  return generate
 
 
 def _check_metrics(names: Sequence[str]) -> tuple[str, ...]:
@@ -101,6 +123,16 @@ def score(fake_features: np.ndarray, real: reference.Reference, *,
   return out
 
 
+def _trainer_of(workdir: str) -> str | None:
+  """``config.trainer`` of the run in ``workdir`` (None: jaxgan.train's GANs, or no
+  ``config.json``, which :func:`jaxgan.sample.load_run` then reports)."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f).get('trainer')
+
+
 def evaluate_run(workdir: str, *, metric_names: Sequence[str] = METRICS,
                  extractor: str = 'classifier', inception_weights: str | None = None,
                  num_samples: int = 50_000, seed: int = 0, split: str = 'train',
@@ -125,19 +157,22 @@ def evaluate_run(workdir: str, *, metric_names: Sequence[str] = METRICS,
 
   Raises:
     ValueError: unknown metrics or extractor, ``num_samples < 4`` (precision/recall need
-      ``k + 1``), a dataset without images.
+      ``k + 1``), a dataset without images, a ``config.trainer`` other than StyleGAN2's and
+      PGGAN's (pix2pix, CycleGAN, SRGAN, the density families, semi-supervised: named).
   """
   names = _check_metrics(metric_names)
   if num_samples < 4:
     raise ValueError(f'num_samples must be >= 4 (k-NN precision/recall with k=3 needs 4), got '
                      f'{num_samples}')
+  trainer = _trainer_of(workdir)  # Before load_run: other trainers' models are built otherwise.
+  if trainer and trainer not in style_train.SYSTEMS:
+    raise ValueError(f'jaxgan.eval evaluates image GANs of jaxgan.train and '
+                     f'{"/".join(style_train.SYSTEMS)} runs; config.trainer={trainer!r} is not '
+                     f'supported')
   config, generator, state = sample.load_run(workdir)
   dataset = config.data.name
   if dataset not in data_lib.IMAGE_SHAPES:
     raise ValueError(f'jaxgan.eval evaluates image GANs; config.data.name={dataset!r}')
-  if config.get('trainer'):  # Runs with a trainer of their own draw with their own sampler.
-    raise ValueError(f'jaxgan.eval draws samples of the GAN configs trained by jaxgan.train; '
-                     f'config.trainer={config.trainer!r} is not supported yet')
   features_of, digest = load_extractor(extractor, dataset, inception_weights=inception_weights)
   real = reference.reference_features(
       dataset, extractor=features_of, extractor_name=extractor, weights_digest=digest,
@@ -145,8 +180,9 @@ def evaluate_run(workdir: str, *, metric_names: Sequence[str] = METRICS,
       data_dir=config.data.get('data_dir') if data_dir is None else data_dir,
       download=bool(config.data.get('download', False)) if download is None else download,
       cache_dir=cache_dir)
-  fake, labels = evaluator.make_generate(config, generator)(state, jax.random.PRNGKey(seed),
-                                                           num_samples)
+  generate = (make_style_generate(config, generator) if trainer
+              else evaluator.make_generate(config, generator))
+  fake, labels = generate(state, jax.random.PRNGKey(seed), num_samples)
   fake_features = features_of.features(fake)
   probs = features_of.probs(fake) if ('is' in names or labels is not None) else None
   results = {
