@@ -89,6 +89,9 @@ def test_eval_json_equals_metrics_of_the_same_features(tiny_run):
   assert abs(raw_fid - m['fid']) > 1e-3 * m['fid']
 
 
+# About 13 s (a subprocess); the metrics it writes are checked in the default run by
+# test_eval_json_equals_metrics_of_the_same_features.
+@pytest.mark.slow
 def test_command_line_prints_the_table_and_reuses_the_cache(tiny_run):
   workdir, cache_dir, results, _ = tiny_run
   os.remove(os.path.join(workdir, 'eval.json'))

@@ -345,6 +345,8 @@ def test_data_source_batches_are_a_function_of_the_step():
   np.testing.assert_array_equal(batch['y_lab'], np.asarray(idx['lab']) % 10)
 
 
+# About 17 s; the driver's exact behaviour stays in the default run (golden numbers, resume).
+@pytest.mark.slow
 def test_jitted_epochs_learn_the_labeled_set(mock_mnist):
   # Random mock images with random labels: D can only memorize its 20 labeled examples, which
   # drives the supervised loss from about ln 10 = 2.3 towards 0.
