@@ -15,8 +15,9 @@ sample distances, mode coverage), :mod:`jaxgan.eval` (the evaluation classifier)
 game: :mod:`jaxgan.dynamics`. Semi-supervised: :mod:`jaxgan.semi_supervised`. Image-to-image
 translation: :mod:`jaxgan.translation` (tasks, data), :mod:`jaxgan.pix2pix`, :mod:`jaxgan.cyclegan`.
 Super-resolution: :mod:`jaxgan.super_resolution` (SRResNet, SRGAN), :mod:`jaxgan.vgg` (VGG19
-features). Style-based and progressive generators: :mod:`jaxgan.stylegan2`,
-:mod:`jaxgan.pggan` (models and their parts), trained by :mod:`jaxgan.style_train`. The other
+features). Reading PyTorch weight files (VGG19's, Inception's): :mod:`jaxgan.torch_weights`.
+Style-based and progressive generators: :mod:`jaxgan.stylegan2`, :mod:`jaxgan.pggan` (models
+and their parts), trained by :mod:`jaxgan.style_train`. The other
 generative families, as baselines: :mod:`jaxgan.vae`, :mod:`jaxgan.pixelcnn`, :mod:`jaxgan.realnvp`,
 :mod:`jaxgan.rbm`, trained by :mod:`jaxgan.density_train`.
 
@@ -34,7 +35,8 @@ _MODULES = (
     'losses', 'main', 'metrics',
     'mode_collapse', 'models', 'parallel', 'penalties', 'pggan', 'pix2pix', 'pixelcnn', 'rbm',
     'realnvp', 'rng', 'sample', 'semi_supervised', 'semi_supervised_train', 'style_train',
-    'stylegan2', 'super_resolution', 'train', 'translation', 'vae', 'vgg', 'visualize',
+    'stylegan2', 'super_resolution', 'torch_weights', 'train', 'translation', 'vae', 'vgg',
+    'visualize',
 )
 # Names re-exported at the top level, and the module each comes from.
 _NAMES = {'GANState': 'game', 'make_train_step': 'game', 'parallelize': 'parallel',

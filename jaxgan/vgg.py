@@ -26,10 +26,11 @@ which is repeated to 3.
 
 Weights: torchvision's ``vgg19-dcbb9e9d.pth`` (``torchvision.models.VGG19_Weights.IMAGENET1K_V1``)
 is a PyTorch state dict. :func:`convert_torch_weights` reads it with
-``torch.load(path, weights_only=True)`` (tensors only; no pickled code runs) and writes an
-``.npz`` of plain arrays, the ``features.<i>.weight`` kernels transposed from PyTorch's OIHW to
-flax's HWIO; :func:`load_params` reads that ``.npz`` (``allow_pickle=False``) into flax params.
-PyTorch is needed for the conversion only, and imported there::
+``torch.load(path, weights_only=True)`` (tensors only; no pickled code runs;
+:func:`jaxgan.torch_weights.read_state_dict`) and writes an ``.npz`` of plain arrays, the
+``features.<i>.weight`` kernels transposed from PyTorch's OIHW to flax's HWIO;
+:func:`load_params` reads that ``.npz`` (``allow_pickle=False``) into flax params. PyTorch is
+needed for the conversion only, and imported there (in :mod:`jaxgan.torch_weights`)::
 
     python -m jaxgan.vgg --torch_weights=vgg19-dcbb9e9d.pth --out=vgg19_features.npz
 
@@ -51,6 +52,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxgan import torch_weights
 
 # torchvision's cfgs['E']: output channels of each convolution, 'M' a 2x2 max-pool.
 CONFIG_E = (64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M',
@@ -178,10 +181,11 @@ def convert_state_dict(state: Mapping[str, object]) -> dict[str, np.ndarray]:
 def convert_torch_weights(torch_path: str, out_path: str) -> list[str]:
   """Converts torchvision's VGG19 weight file (``vgg19-dcbb9e9d.pth``) to an ``.npz``.
 
-  The file is read with ``torch.load(torch_path, map_location='cpu', weights_only=True)``:
-  PyTorch's restricted unpickler, which builds tensors and plain containers and runs no code
-  from the file. :func:`convert_state_dict` then keeps and transposes the convolutions, and
-  ``np.savez`` writes them. PyTorch is imported here and nowhere else in jaxgan.
+  The file is read with ``torch.load(torch_path, map_location='cpu', weights_only=True)``
+  (:func:`jaxgan.torch_weights.read_state_dict`): PyTorch's restricted unpickler, which builds
+  tensors and plain containers and runs no code from the file. :func:`convert_state_dict` then
+  keeps and transposes the convolutions, and ``np.savez`` writes them. PyTorch is imported
+  there, in :mod:`jaxgan.torch_weights`, and nowhere else in jaxgan.
 
   Returns:
     The convolution names written (``['conv1_1', ..., 'conv5_4']`` for the full network).
@@ -189,16 +193,8 @@ def convert_torch_weights(torch_path: str, out_path: str) -> list[str]:
   Raises:
     ImportError: without PyTorch. ValueError: for a file that is not VGG19's state dict.
   """
-  try:
-    import torch
-  except ImportError:
-    raise ImportError('converting torchvision weights needs PyTorch (pip install torch); '
-                      'the converted .npz then loads without it') from None
-  state = torch.load(torch_path, map_location='cpu', weights_only=True)
-  if not isinstance(state, Mapping):
-    raise ValueError(f'{torch_path} holds a {type(state).__name__}, not a state dict')
-  arrays = convert_state_dict({k: v.detach().cpu().numpy() for k, v in state.items()
-                               if hasattr(v, 'detach')})
+  arrays = convert_state_dict(torch_weights.read_state_dict(
+      torch_path, purpose='converting torchvision weights'))
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   np.savez(out_path, **arrays)
   return [name for name, (i, _, _) in CONVS.items() if f'features.{i}.weight' in arrays]

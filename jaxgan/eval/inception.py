@@ -37,8 +37,9 @@ pytorch-fid itself checks no digest (``load_state_dict_from_url`` with ``check_h
 the file name carries the first 8 hex digits (torch.hub's convention), and the full digest is the
 one several evaluation codebases pin for this file (e.g. mmgeneration / genforce's
 ``tf_inception_v3`` entry). :func:`convert_torch_weights` checks it, reads the file with
-``torch.load(weights_only=True)`` (no pickled code runs; torch is imported there only) and writes
-an ``.npz``; :func:`load_variables` reads that with ``allow_pickle=False``::
+``torch.load(weights_only=True)`` (no pickled code runs; torch is imported there only, in
+:func:`jaxgan.torch_weights.read_state_dict`) and writes an ``.npz``; :func:`load_variables`
+reads that with ``allow_pickle=False``::
 
     python -m jaxgan.eval.inception --torch_weights=pt_inception-2015-12-05-6726825d.pth
 
@@ -62,6 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import torch_weights
 from jaxgan.eval import classifier, reference
 
 FID_WEIGHTS_FILENAME = 'pt_inception-2015-12-05-6726825d.pth'
@@ -394,28 +396,22 @@ def convert_torch_weights(torch_path: str, out_path: str, *,
   Checks the file's SHA-256 first (:func:`check_weights_file`; ``expected_sha256=None`` accepts
   any file, e.g. a random-weight network saved for a test), then reads it with
   ``torch.load(torch_path, map_location='cpu', weights_only=True)`` (PyTorch's restricted
-  unpickler: tensors and plain containers, no code from the file runs), converts it with
-  :func:`convert_state_dict` and writes ``np.savez`` arrays plus :data:`SOURCE_DIGEST_KEY`, the
-  digest of the ``.pth``. PyTorch is imported here only (as in :mod:`jaxgan.vgg`'s converter).
+  unpickler: tensors and plain containers, no code from the file runs;
+  :func:`jaxgan.torch_weights.read_state_dict`, shared with :mod:`jaxgan.vgg`'s converter and
+  the only place PyTorch is imported), converts it with :func:`convert_state_dict` and writes
+  ``np.savez`` arrays plus :data:`SOURCE_DIGEST_KEY`, the digest of the ``.pth``.
 
   Returns:
     The SHA-256 of the ``.pth``.
 
   Raises:
-    FileNotFoundError, ValueError: see :func:`check_weights_file`, :func:`convert_state_dict`.
-    ImportError: without PyTorch.
+    FileNotFoundError, ValueError: see :func:`check_weights_file`,
+      :func:`jaxgan.torch_weights.read_state_dict` (a file that holds no state dict) and
+      :func:`convert_state_dict`. ImportError: without PyTorch.
   """
   digest = check_weights_file(torch_path, expected_sha256=expected_sha256)
-  try:
-    import torch
-  except ImportError:
-    raise ImportError('converting the Inception weights needs PyTorch (pip install torch); the '
-                      'converted .npz then loads without it') from None
-  state = torch.load(torch_path, map_location='cpu', weights_only=True)
-  if not isinstance(state, Mapping):
-    raise ValueError(f'{torch_path} holds a {type(state).__name__}, not a state dict')
-  arrays = convert_state_dict({k: v.detach().cpu().numpy() for k, v in state.items()
-                               if hasattr(v, 'detach')})
+  arrays = convert_state_dict(torch_weights.read_state_dict(
+      torch_path, purpose='converting the Inception weights'))
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   np.savez(out_path, **arrays, **{SOURCE_DIGEST_KEY: np.array(digest)})
   return digest
