@@ -29,7 +29,7 @@ the last step still samples and checkpoints once.
 StyleGAN2 and PGGAN (``--configs=dcgan_mnist,pggan_mnist,stylegan2_mnist``, the issue's table):
 trained by :func:`jaxgan.style_train.train_and_evaluate` under the same budget; their 32x32
 samples (a PGGAN stopped at a lower stage: nearest-upsampled to 32x32) are cropped back to the
-digits' 28x28 (:func:`to_classifier_input`) before scoring. StyleGAN2's row also gets
+digits' 28x28 (:func:`jaxgan.style_train.to_data_size`) before scoring. StyleGAN2's row also gets
 :func:`stylegan2_extras`: classifier FID at truncations ``--psis``, the fraction of style-mixed
 images (coarse styles from one source, fine from another; noise off) that the classifier assigns
 to the coarse source's digit and to the fine source's, and the perceptual path length in Z and in
@@ -59,7 +59,6 @@ from absl import app, flags
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
@@ -67,7 +66,6 @@ from jaxgan import (  # noqa: E402
   latent,
   loop,
   metrics,
-  pggan,
   sample,
   style_train,
   stylegan2,
@@ -152,16 +150,6 @@ def is_style(config) -> bool:
   return config.get('trainer') in style_train.SYSTEMS
 
 
-def to_classifier_input(images: np.ndarray) -> np.ndarray:
-  """``(N, r, r, 1)`` samples of a 32x32 model -> ``(N, 28, 28, 1)``: nearest-upsampled to
-  32x32 (a PGGAN stopped below its last stage), then the 2-pixel padding cropped."""
-  images = np.asarray(images)
-  factor = style_train.PADDED_SIZE // images.shape[1]
-  if factor > 1:
-    images = np.asarray(pggan.upsample_nearest(jnp.asarray(images), factor))
-  return images[:, 2:30, 2:30]
-
-
 def style_samples(config, generator, state, key, num: int, *, psi=None,
                   batch_size: int = 500) -> np.ndarray:
   """``num`` samples of a StyleGAN2/PGGAN run (:func:`jaxgan.style_train.make_sampler`, batch
@@ -169,7 +157,7 @@ def style_samples(config, generator, state, key, num: int, *, psi=None,
   draw = style_train.make_sampler(config, generator)
   parts = [draw(state, jax.random.fold_in(key, i), min(batch_size, num - start), psi=psi)
            for i, start in enumerate(range(0, num, batch_size))]
-  return to_classifier_input(np.concatenate(parts))
+  return style_train.to_data_size(np.concatenate(parts))
 
 
 def _synthesis(generator, state):
@@ -194,7 +182,7 @@ def mixing_fractions(extractor, generator, state, key, num: int, *, latent_dim: 
   k_coarse, k_fine = jax.random.split(key)
   ws_coarse = mapping(jax.random.normal(k_coarse, (num, latent_dim)))
   ws_fine = mapping(jax.random.normal(k_fine, (num, latent_dim)))
-  label = lambda ws: np.argmax(extractor.probs(to_classifier_input(synthesize(ws))), axis=-1)
+  label = lambda ws: np.argmax(extractor.probs(style_train.to_data_size(synthesize(ws))), axis=-1)
   mixed = label(stylegan2.style_mix(ws_coarse, ws_fine, cutoff))
   return {'mix_coarse_fraction': float(np.mean(mixed == label(ws_coarse))),
           'mix_fine_fraction': float(np.mean(mixed == label(ws_fine)))}
@@ -225,7 +213,7 @@ def perceptual_path_length(extractor, generator, state, key, num: int, *, latent
     a, b = path(w1, w2, t), path(w1, w2, t + epsilon)
   else:
     raise ValueError(f"space must be 'z' or 'w', got {space!r}")
-  features = lambda ws: np.asarray(extractor.features(to_classifier_input(synthesize(ws))),
+  features = lambda ws: np.asarray(extractor.features(style_train.to_data_size(synthesize(ws))),
                                    np.float64)
   d = np.sum(np.square(features(a) - features(b)), axis=-1) / epsilon**2
   lo, hi = np.percentile(d, [1, 99])

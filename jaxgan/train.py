@@ -135,7 +135,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     jaxgan.checkpoint.CheckpointMismatchError: the workdir holds another config's checkpoints.
   """
   parallel = config.train.parallel
-  distributed.check_same_config(config)  # Before the processes load or build anything.
+  # Before the processes load or build anything (the rowwise source would fail first, with a
+  # less clear message); :func:`drive` checks again for the trainers that come to it directly.
+  distributed.check_same_config(config)
   distributed.check_global_batch(config.train.batch_size)
   config_lib.validate(config, num_devices=1 if parallel == 'none' else len(_devices()))
   axis_name = None if parallel == 'none' else AXIS_NAME
