@@ -1,5 +1,6 @@
 """``python -m jaxgan.eval`` on tiny MNIST runs (TFDS mock data, offline): what it writes equals
 the metrics computed directly, outside :mod:`jaxgan.eval.run`, from the same samples' features;
+periodic evaluation during training logs what the command's scoring gives for its samples;
 StyleGAN2/PGGAN runs are scored on their samples cropped back to 28x28, other trainers refused."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tensorflow_datasets as tfds
 
 from jaxgan import data as data_lib
 from jaxgan import experiment, gan, metrics, sample, style_train, train
-from jaxgan.eval import classifier, run
+from jaxgan.eval import classifier, evaluator, reference, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = 40  # generated and real images
@@ -34,6 +35,7 @@ def _config():
   t.num_steps, t.batch_size, t.num_samples = 3, 8, 16
   t.log_every = t.sample_every = t.checkpoint_every = 3
   t.ema_decay = 0.5  # so that the EMA weights differ from G's after 3 steps
+  t.eval_every, t.eval_num_samples = 3, NUM  # periodic evaluation at the last step
   return config
 
 
@@ -87,6 +89,33 @@ def test_eval_json_equals_metrics_of_the_same_features(tiny_run):
   raw_fid = metrics.frechet_distance(*metrics.gaussian_statistics(raw_f),
                                      *metrics.gaussian_statistics(real_f))
   assert abs(raw_fid - m['fid']) > 1e-3 * m['fid']
+
+
+def test_periodic_evaluation_logs_the_commands_scores_of_its_samples(tiny_run):
+  """metrics.jsonl's classifier_fid / classifier_score (train.py's evaluate callback) equal the
+  command's fid / is of the same samples: its extractor (run.load_extractor), the reference it
+  cached for this run (read back from the cache) and run.score; bit for bit."""
+  workdir, cache_dir, _, _ = tiny_run
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    logged = [row for row in map(json.loads, f) if 'classifier_fid' in row]
+  assert [row['step'] for row in logged] == [3]
+  config, generator, state = sample.load_run(workdir)
+  # train.py's keys: sample = split(PRNGKey(seed), 4)[3]; the evaluator's latents come from
+  # split(fold_in(sample, 1), 3)[1]. The command draws with the same make_generate.
+  sample_key = jax.random.split(jax.random.PRNGKey(config.seed), 4)[3]
+  k_fake = jax.random.split(jax.random.fold_in(sample_key, 1), 3)[1]
+  fake, labels = evaluator.make_generate(config, generator)(state, k_fake, NUM)
+  assert labels is None
+  extractor, digest = run.load_extractor('classifier', 'mnist')
+  real = reference.reference_features('mnist', extractor=extractor, extractor_name='classifier',
+                                      weights_digest=digest, split='train', num_examples=NUM,
+                                      load_images=lambda: pytest.fail('not cached'),
+                                      cache_dir=cache_dir)
+  assert real.cached
+  scores = run.score(extractor.features(fake), real, names=('fid', 'is'),
+                     probs=extractor.probs(fake))
+  assert logged[0]['classifier_fid'] == scores['fid'] > 0
+  assert logged[0]['classifier_score'] == scores['is']
 
 
 # About 13 s (a subprocess); the metrics it writes are checked in the default run by

@@ -14,7 +14,9 @@
 3. computes the extractor's features of them and of the first ``num_samples`` images of the
    dataset's ``split`` (cached on disk, :func:`jaxgan.eval.reference.reference_features`, keyed
    by the extractor's weight digest);
-4. returns, prints as Markdown and writes to ``DIR/eval.json`` (beside ``metrics.jsonl``):
+4. scores them with :func:`jaxgan.eval.evaluator.score` (the code periodic evaluation scores
+   with, ``score`` here too) and returns, prints as Markdown and writes to ``DIR/eval.json``
+   (beside ``metrics.jsonl``):
 
 * ``fid``: the Fréchet distance of Gaussians fitted to the two feature sets (arXiv:1706.08500);
 * ``kid``, ``kid_std``: KID (arXiv:1801.01401), :func:`jaxgan.metrics.kernel_inception_distance`
@@ -39,10 +41,14 @@ import jax
 import numpy as np
 
 from jaxgan import data as data_lib
-from jaxgan import metrics, sample, style_train
+from jaxgan import sample, style_train
 from jaxgan.eval import classifier, evaluator, inception, reference
 
-METRICS = ('fid', 'kid', 'is', 'pr')
+# The command's metrics and its scoring are periodic evaluation's (jaxgan.eval.evaluator owns
+# them: jaxgan.train imports it, and this module imports jaxgan.style_train, which imports
+# jaxgan.train); named here too, as the command's.
+METRICS = evaluator.METRICS
+score = evaluator.score
 EXTRACTORS = ('classifier', 'inception')
 EVAL_FILE = 'eval.json'
 
@@ -90,39 +96,6 @@ def make_style_generate(config, generator, *, batch_size: int = 500
   return generate
 
 
-def _check_metrics(names: Sequence[str]) -> tuple[str, ...]:
-  names = tuple(names)
-  unknown = [m for m in names if m not in METRICS]
-  if unknown or not names:
-    raise ValueError(f'unknown metrics {unknown or names}; expected some of {list(METRICS)}')
-  return names
-
-
-def score(fake_features: np.ndarray, real: reference.Reference, *,
-          names: Sequence[str] = METRICS, probs: np.ndarray | None = None,
-          labels: np.ndarray | None = None) -> dict[str, float]:
-  """The metrics of ``fake_features`` ``(N, D)`` against a reference's ``(M, D)`` features.
-
-  ``probs`` ``(N, K)`` (the extractor's class probabilities of the same samples) give ``is`` and,
-  with ``labels`` ``(N,)``, ``label_accuracy``.
-  """
-  names = _check_metrics(names)
-  fake_features = np.asarray(fake_features, np.float64)
-  out = {}
-  if 'fid' in names:
-    out['fid'] = metrics.frechet_distance(*metrics.gaussian_statistics(fake_features), real.mu,
-                                          real.sigma)
-  if 'kid' in names:
-    out['kid'], out['kid_std'] = metrics.kernel_inception_distance(real.features, fake_features)
-  if 'is' in names and probs is not None:
-    out['is'] = metrics.inception_score(probs)
-  if 'pr' in names:
-    out['precision'], out['recall'] = metrics.precision_recall(real.features, fake_features)
-  if labels is not None and probs is not None:
-    out['label_accuracy'] = metrics.label_accuracy(probs, labels)
-  return out
-
-
 def _trainer_of(workdir: str) -> str | None:
   """``config.trainer`` of the run in ``workdir`` (None: jaxgan.train's GANs, or no
   ``config.json``, which :func:`jaxgan.sample.load_run` then reports)."""
@@ -160,7 +133,7 @@ def evaluate_run(workdir: str, *, metric_names: Sequence[str] = METRICS,
       ``k + 1``), a dataset without images, a ``config.trainer`` other than StyleGAN2's and
       PGGAN's (pix2pix, CycleGAN, SRGAN, the density families, semi-supervised: named).
   """
-  names = _check_metrics(metric_names)
+  names = evaluator.check_metrics(metric_names)
   if num_samples < 4:
     raise ValueError(f'num_samples must be >= 4 (k-NN precision/recall with k=3 needs 4), got '
                      f'{num_samples}')
@@ -191,7 +164,7 @@ def evaluate_run(workdir: str, *, metric_names: Sequence[str] = METRICS,
       'ema': bool(config.train.get('ema_decay', 0.0)),
       'reference': {'path': real.path, 'cached': real.cached,
                     'num_examples': int(real.features.shape[0])},
-      'metrics': score(fake_features, real, names=names, probs=probs,
+      'metrics': evaluator.score(fake_features, real, names=names, probs=probs,
                        labels=labels if extractor == 'classifier' else None)}
   if write:
     with open(os.path.join(workdir, EVAL_FILE), 'w') as f:
