@@ -31,7 +31,15 @@ def _trainer(path):
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, 'configs', '*.py')) if not _trainer(p))
 # 25-50 s each on 2 cores (their compilations); tests/test_image_configs.py trains one step of
 # each in the default run, and dcgan_mnist keeps an image config here.
-SLOW_CONFIGS = ('acgan_mnist', 'cgan_mnist', 'dcgan_cifar10', 'dcgan_fashion_mnist')
+SLOW_CONFIGS = ('acgan_mnist', 'cgan_mnist', 'dcgan_cifar10', 'dcgan_fashion_mnist',
+                # 10-18 s each. The default run keeps this test's toy path (sine; mog_ring_best
+                # with standardize, R1, EMA and the cosine schedule) and image path (dcgan_mnist);
+                # each of these configs trains in another default-run test: mlp_mnist in
+                # tests/test_eval_cli.py (tiny_run), gaussian_1d in tests/test_faults.py (the
+                # reference run), mog_ring in test_resumed_run_equals_uninterrupted_run below,
+                # mog_grid and mog_grid_best in tests/test_mode_collapse_config.py
+                # (test_configs_validate_and_take_a_step).
+                'mlp_mnist', 'gaussian_1d', 'mog_ring', 'mog_grid', 'mog_grid_best')
 CONFIG_PARAMS = [pytest.param(p, marks=pytest.mark.slow)
                  if os.path.basename(p)[:-3] in SLOW_CONFIGS else p for p in CONFIGS]
 

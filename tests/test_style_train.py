@@ -402,15 +402,6 @@ def _fake_extractor():
   return _Extractor(features, probs)
 
 
-def test_benchmark_crops_32x32_samples_to_the_digits():
-  bench = _benchmark()
-  x = np.arange(32 * 32, dtype=np.float32).reshape(1, 32, 32, 1)
-  np.testing.assert_array_equal(bench.to_classifier_input(x), x[:, 2:30, 2:30])
-  small = np.arange(64, dtype=np.float32).reshape(1, 8, 8, 1)
-  big = np.repeat(np.repeat(small, 4, axis=1), 4, axis=2)  # Nearest x4: 32x32.
-  np.testing.assert_array_equal(bench.to_classifier_input(small), big[:, 2:30, 2:30])
-
-
 @pytest.mark.slow  # About 35 s on 2 busy cores.
 def test_benchmark_mixing_fractions_and_path_lengths():
   """A cutoff past the last style input makes every mixed image its coarse source (fraction 1

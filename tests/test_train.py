@@ -176,10 +176,12 @@ def _models(kind):
                                                  axis_name=axis), (28, 28, 1), 8)
 
 
+# The DCGAN (synchronized batch norm) is slow-marked but for alternating under shard_map: 8-27 s
+# each on 2 cores; the MLP covers both update rules under both pmap and shard_map.
 @pytest.mark.parametrize('kind, update, parallel', [
     pytest.param(kind, update, parallel, marks=pytest.mark.slow)
-    # The DCGAN under pmap, alternating: 27 s on 2 cores; shard_map and the MLP cover it.
-    if (kind, update, parallel) == ('dcgan', 'alternating', 'pmap') else (kind, update, parallel)
+    if kind == 'dcgan' and (update, parallel) != ('alternating', 'shard_map')
+    else (kind, update, parallel)
     for kind in ('mlp', 'dcgan') for update in ('alternating', 'simultaneous')
     for parallel in ('pmap', 'shard_map')])
 def test_data_parallel_step_equals_single_device(parallel, update, kind):
