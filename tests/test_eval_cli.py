@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import runpy
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from test_style_train import tiny_config  # StyleGAN2/PGGAN configs shrunk to widths 4.
 
 from jaxgan import data as data_lib
 from jaxgan import experiment, gan, metrics, sample, style_train, train
@@ -166,21 +166,6 @@ def test_bad_arguments_name_the_value(tiny_run):
 # --- StyleGAN2 / PGGAN runs (jaxgan.style_train): their own sampler, cropped back to 28x28 ---
 
 
-def _tiny_style_config(name, resolution):
-  """``configs/<name>.py`` shrunk as tests/test_style_train.py does: widths 4, z of 8, 1 step."""
-  config = runpy.run_path(os.path.join(ROOT, 'configs', f'{name}.py'))['get_config']()
-  config.model.update({'resolution': resolution, 'channel_base': 32, 'channel_max': 4,
-                       'latent_dim': 8})
-  if config.trainer == 'stylegan2':
-    config.model.mapping_depth = 1
-    config.loss.update({'r1_every': 2, 'pl_every': 2, 'r1_gamma': 1.0})
-  else:
-    config.schedule.update({'fade_steps': 2, 'stable_steps': 2})
-  config.train.update({'batch_size': 8, 'num_steps': 1, 'log_every': 1, 'sample_every': 1,
-                       'checkpoint_every': 1, 'num_samples': 4})
-  return config
-
-
 def _crop_by_hand(images):
   """r x r samples -> 32x32 (each pixel a 32/r x 32/r block) -> the central 28x28."""
   f = 32 // images.shape[1]
@@ -195,7 +180,8 @@ def test_style_run_fid_equals_frechet_distance_of_its_cropped_samples(name, reso
                                                                       tmp_path):
   workdir, cache_dir = str(tmp_path / 'run'), str(tmp_path / 'cache')
   with tfds.testing.mock_data(num_examples=64):
-    style_train.train_and_evaluate(_tiny_style_config(name, resolution), workdir)
+    config = tiny_config(name, num_steps=1, every=1, resolution=resolution)
+    style_train.train_and_evaluate(config, workdir)
     results = run.evaluate_run(workdir, num_samples=NUM, cache_dir=cache_dir,
                                metric_names=('fid', 'kid'))
     real = data_lib.image_arrays('mnist', split='train', data_dir=None, download=False,
