@@ -1,11 +1,13 @@
 """What a gradient inside ``lax.cond`` costs on this XLA:CPU, and what it does to the style steps.
 
-StyleGAN2's lazy regularizers (R1 every 16 steps, path length every 4) run under a
-``lax.cond`` on ``state.step`` (:mod:`jaxgan.style_train`), and PGGAN picks the networks of the
-current stage with a ``lax.switch``; the gradients of both players are taken through them. On
-XLA:CPU (jax 0.10.2 here) the convolutions of a gradient that sits inside a conditional run
-tens of times slower than the same gradient outside one, while forward convolutions inside a
-conditional do not slow down. This script measures it, as medians of repeated calls after one
+StyleGAN2's lazy regularizers (R1 every 16 steps, path length every 4) and PGGAN's choice of the
+current stage's networks depend on the step's number. Chosen by a ``lax.cond`` or ``lax.switch``
+on ``state.step`` inside one compiled step, they put the gradients of both players inside a
+conditional; :mod:`jaxgan.style_train` instead compiles one step per stage and per lazy-term
+pattern, chosen on the host (:class:`jaxgan.loop.Switched`), because on XLA:CPU (jax 0.10.2
+here) the convolutions of a gradient that sits inside a conditional run tens of times slower
+than the same gradient outside one, while forward convolutions inside a conditional do not slow
+down. This script measures it, as medians of repeated calls after one
 warm-up call (compile excluded):
 
 * ``conv``: the kernel gradient of two 3x3 convolutions (32x32x64, batch 32): plain, computed
@@ -14,9 +16,10 @@ warm-up call (compile excluded):
 * ``r1``: the gradient of R1 (:func:`jaxgan.penalties.r1_penalty`) of ``stylegan2_mnist``'s
   discriminator with respect to D's parameters: plain, under a taken ``lax.cond`` (the lazy step)
   and under ``jnp.where`` (both computed).
-* ``step``: :func:`jaxgan.style_train.build_train_step` of ``stylegan2_mnist`` on a step with no
-  lazy term, a path-length step (``step % 4 == 0``) and an R1 + path-length step
-  (``step % 16 == 0``); and of ``pggan_mnist`` in its first stage and its last stage.
+* ``step``: the compiled steps of :func:`jaxgan.style_train.build_train_step` (its
+  ``Switched`` variants, no conditional) of ``stylegan2_mnist`` on a step with no lazy term, a
+  path-length step (``step % 4 == 0``) and an R1 + path-length step (``step % 16 == 0``); and of
+  ``pggan_mnist`` in its first stage and its last stage.
 
 Run alone on an idle machine (it times on two cores)::
 
@@ -99,13 +102,14 @@ def step_rows(repeats: int) -> dict[str, float]:
     config = style_train.base_config(system, 'mnist')
     generator, discriminator = style_train.build_models(config)
     state = style_train.init_state(config, jax.random.PRNGKey(0), generator, discriminator)
-    step = jax.jit(style_train.build_train_step(config, generator, discriminator))
+    switched = style_train.build_train_step(config, generator, discriminator)
     if steps is None:  # PGGAN: a step of the first stage (4x4) and of the last (32x32).
       steps = {'first_stage': 1, 'last_stage': style_train.phase_starts(config)[-1] + 1}
     resolution = config.model.resolution
     batch = {'x': jnp.zeros((config.train.batch_size, resolution, resolution, 1))}
     for name, at in steps.items():
       at_state = state.replace(step=jnp.asarray(at, state.step.dtype))
+      step = jax.jit(switched.train_step(switched.variant(at)))
       rows[f'{system}_{name}'] = median_seconds(step, at_state, batch, jax.random.PRNGKey(2),
                                                 repeats=repeats)
   return rows

@@ -196,15 +196,72 @@ def stepwise(run_chunk: Callable) -> Callable:
     outs = []
     for i in range(length):
       state, out = run_chunk(state, data, jax.tree.map(lambda a, i=i: a[i:i + 1], xs), key)
-      outs.append(out)
-    return state, {
-        'last': outs[-1]['last'],
-        'mean': jax.tree.map(lambda *m: jnp.mean(jnp.stack(m), axis=0),
-                             *[o['mean'] for o in outs]),
-        'watched': jax.tree.map(lambda *w: jnp.concatenate(w, axis=-1),
-                                *[o['watched'] for o in outs])}
+      outs.append((1, out))
+    return state, join_outs(outs)
 
   return run
+
+
+def join_outs(parts: list[tuple[int, dict]]) -> dict:
+  """The ``out`` of a chunk run in consecutive parts, from ``[(length, out), ...]`` in order:
+  ``last`` the last part's, ``mean`` the mean over the steps (each part's weighted by its
+  length), ``watched`` concatenated along the steps (the last axis). One part is returned as
+  it is."""
+  if len(parts) == 1:
+    return parts[0][1]
+  total = sum(n for n, _ in parts)
+  return {
+      'last': parts[-1][1]['last'],
+      'mean': jax.tree.map(
+          lambda *m: sum(n * x for (n, _), x in zip(parts, m, strict=True)) / total,
+          *[o['mean'] for _, o in parts]),
+      'watched': jax.tree.map(lambda *w: jnp.concatenate(w, axis=-1),
+                              *[o['watched'] for _, o in parts])}
+
+
+class Switched(NamedTuple):
+  """A train step chosen on the host for each step, among a few compiled programs.
+
+  What a step computes may depend on its number: StyleGAN2's lazy regularizers run on every
+  ``k``-th step, PGGAN trains the networks of the step's stage. Inside one program that is a
+  ``lax.cond`` on ``state.step``, and on XLA:CPU a gradient taken inside a conditional runs its
+  convolutions about 40 times slower than the same gradient outside one
+  (``benchmarks/cond_gradients.py``). A ``Switched`` step instead names each step's *variant*
+  on the host and compiles one conditional-free step per variant; the driver
+  (:func:`jaxgan.train.drive`) runs each chunk as runs of equal variants (:func:`segments`).
+  The state, the metrics' structure and the batches are the same for every variant, so a
+  checkpoint, a resume and ``metrics.jsonl`` do not see the difference.
+
+  Attributes:
+    variant: ``variant(step) -> v``, ``step`` the 0-based number of the step (``state.step``
+      before it); ``v`` hashable (e.g. ``(True, False)`` or a stage index).
+    train_step: ``train_step(v) -> step``, ``step(state, batch, key) -> (state, metrics)``: the
+      step of every step whose variant is ``v``.
+  """
+  variant: Callable[[int], Any]
+  train_step: Callable[[Any], Callable]
+
+
+def switched(train_step) -> Switched:
+  """``train_step`` as a :class:`Switched` step (a plain step: one variant, ``None``)."""
+  if isinstance(train_step, Switched):
+    return train_step
+  return Switched(lambda step: None, lambda variant: train_step)
+
+
+def segments(first: int, length: int, variant: Callable[[int], Any]
+             ) -> list[tuple[Any, int, int]]:
+  """``[(v, offset, n), ...]``: steps ``first .. first + length - 1`` cut into maximal runs of
+  equal ``variant(step)``; run ``(v, offset, n)`` is the steps ``first + offset`` to
+  ``first + offset + n - 1``."""
+  out = []
+  for i in range(length):
+    v = variant(first + i)
+    if out and out[-1][0] == v:
+      out[-1][2] += 1
+    else:
+      out.append([v, i, 1])
+  return [tuple(s) for s in out]
 
 
 CHUNK_MODES = ('auto', 'scan', 'stepwise')

@@ -55,18 +55,26 @@ at the start of every phase (every fade and every stable period, as the paper's 
 ``reset_opt_for_new_lod``; :func:`reset_at`).
 
 *Why the state holds every stage's parameters from step 0.* The state is the full-resolution
-networks' parameters (every ``block_<r>``, ``to_rgb_<r>`` and ``from_rgb_<r>``), and the step
-runs the current stage's networks on their subset (:func:`stage_params`, a ``lax.switch`` on the
-stage of ``state.step``). This is what the paper's own code does (it builds G and D at full
-resolution and a level-of-detail input picks the layers that run), so the checkpoint has one
-structure for the whole run: resuming at or across a stage boundary is the same program on the
-same state, bit for bit, and :class:`jaxgan.checkpoint.CheckpointMismatchError` keeps its one
-meaning (another config wrote these checkpoints), with no per-stage reshaping that could hide a
-real mismatch. Parameters of stages not yet reached get zero gradients, and Adam with ``beta_1 =
-0`` (the paper's) moves a parameter with a zero gradient by exactly zero, so they keep their
-initial values until their stage begins (and the optimizer is reset there). The cost is memory
-for the unused layers (small) and a compiled step holding every stage's branch (it runs only
-one).
+networks' parameters (every ``block_<r>``, ``to_rgb_<r>`` and ``from_rgb_<r>``), and the step runs
+the current stage's networks on their subset (:func:`stage_params`; the host picks the stage's
+compiled step, :class:`jaxgan.loop.Switched`). This is what the paper's own code does (it builds G
+and D at full resolution and a level-of-detail input picks the layers that run), so the checkpoint
+has one structure for the whole run: resuming at or across a stage boundary is the same program on
+the same state, bit for bit, and :class:`jaxgan.checkpoint.CheckpointMismatchError` keeps its one
+meaning (another config wrote these checkpoints), with no per-stage reshaping that could hide a real
+mismatch. Parameters of stages not yet reached get zero gradients, and Adam with ``beta_1 = 0`` (the
+paper's) moves a parameter with a zero gradient by exactly zero, so they keep their initial values
+until their stage begins (and the optimizer is reset there). The cost is memory for the unused
+layers (small).
+
+*Why a step is compiled per stage and per lazy-term pattern.* Which networks run (PGGAN) and
+whether a lazy term is added (StyleGAN2) depend on the step's number. Chosen inside one program
+(a ``lax.switch`` or ``lax.cond`` on ``state.step``), they put both players' gradients inside a
+conditional, where XLA:CPU ran their convolutions 41-44 times slower
+(``benchmarks/cond_gradients.py``). :func:`build_train_step` therefore returns a
+:class:`jaxgan.loop.Switched` step: the host names each step's variant (PGGAN: its stage;
+StyleGAN2: :func:`lazy_terms`, at most three patterns) and the driver runs a compiled,
+conditional-free step per variant, each compiled when first reached.
 
 Samples (``samples/step_<N>.png``): the EMA generator at the step's stage and ``alpha``, at that
 stage's resolution; PGGAN also writes ``samples/resolution_<r>.png`` for every resolution it has
@@ -420,20 +428,33 @@ def _g_variables(g_params, g_stats) -> dict:
   return {'params': g_params, 'batch_stats': {'w_avg': g_stats['w_avg']}}
 
 
+def lazy_terms(config, step: int) -> tuple[bool, bool]:
+  """``(path_length, r1)``: whether StyleGAN2's step ``step`` (0-based, ``state.step`` before
+  it) adds the lazy path-length term (``step % loss.pl_every == 0``, ``loss.pl_weight > 0``) and
+  lazy R1 (``step % loss.r1_every == 0``, ``loss.r1_gamma > 0``): the variant of its
+  :class:`jaxgan.loop.Switched` step."""
+  loss = config.loss
+  return (bool(loss.pl_weight) and step % loss.pl_every == 0,
+          bool(loss.r1_gamma) and step % loss.r1_every == 0)
+
+
 def stylegan2_objectives(config, generator: stylegan2.Generator,
-                         discriminator: stylegan2.Discriminator
-                         ) -> tuple[game.Objective, game.Objective]:
-  """``(g_objective, d_objective)`` of StyleGAN2 (the module docstring's ``L_G`` and ``L_D``).
+                         discriminator: stylegan2.Discriminator, *, path_length: bool,
+                         r1: bool) -> tuple[game.Objective, game.Objective]:
+  """``(g_objective, d_objective)`` of StyleGAN2's steps with or without each lazy term (the
+  module docstring's ``L_G`` and ``L_D``; :func:`lazy_terms` says which steps have which).
 
   Fakes: ``z ~ N(0, I)`` from ``fold_in(shared_key, 0)``, G in training mode (mixing and noise)
-  with ``fold_in(shared_key, 1)``; both players see the same fakes. The lazy terms run under a
-  ``lax.cond`` on ``state.step`` (nothing is computed on the other steps). Metrics: ``d_real``,
-  ``d_fake`` (mean sigmoids), ``r1_penalty`` (the weighted term on its steps, else 0),
-  ``path_length_penalty`` (the unweighted penalty on its steps, else 0) and
+  with ``fold_in(shared_key, 1)``; both players see the same fakes. ``path_length``: G's loss
+  adds ``k_G w_pl`` times the path-length penalty; ``r1``: D's adds ``k_D gamma / 2`` R1; a term
+  left out is not computed (no ``lax.cond``: see :class:`jaxgan.loop.Switched`). Metrics:
+  ``d_real``, ``d_fake`` (mean sigmoids), ``r1_penalty`` (the weighted term on its steps, else
+  0), ``path_length_penalty`` (the unweighted penalty on its steps, else 0) and
   ``path_length_mean`` (``a``).
   """
   loss, z_dim = config.loss, config.model.latent_dim
-  r1 = penalties.r1_term(loss.r1_gamma, every=loss.r1_every) if loss.r1_gamma else None
+  # The lazy term is the eager one weighted by its interval (module docstring).
+  r1_value_of = penalties.r1_term(loss.r1_gamma * loss.r1_every) if r1 else None
 
   def generate(g_params, g_stats, key, num):
     z = jax.random.normal(jax.random.fold_in(key, 0), (num, z_dim))
@@ -447,12 +468,13 @@ def stylegan2_objectives(config, generator: stylegan2.Generator,
     d_fn = lambda x: discriminator.apply({'params': d_params}, x)
     real_logits, fake_logits = d_fn(real), d_fn(lax.stop_gradient(fake))
     d_loss = losses.minimax_discriminator_loss(real_logits, fake_logits)
-    r1_value = r1(d_fn, real, fake, key, state.step) if r1 is not None else jnp.zeros(())
+    r1_value = (r1_value_of(d_fn, real, fake, key, state.step) if r1_value_of is not None
+                else jnp.zeros(()))
     return d_loss + r1_value, ({}, {'d_real': jnp.mean(nn.sigmoid(real_logits)),
                                     'd_fake': jnp.mean(nn.sigmoid(fake_logits)),
                                     'r1_penalty': r1_value})
 
-  def path_length(g_params, g_stats, key, num):
+  def path_length_term(g_params, g_stats, key, num):
     """``(k_G w_pl penalty, a', penalty)`` on ``num`` fresh latents."""
     variables = _g_variables(g_params, g_stats)
     z = jax.random.normal(jax.random.fold_in(key, 0), (num, z_dim))
@@ -473,12 +495,9 @@ def stylegan2_objectives(config, generator: stylegan2.Generator,
     fake_logits = discriminator.apply({'params': state.d_params}, fake)
     g_loss = losses.non_saturating_generator_loss(fake_logits)
     mean, penalty, term = stats['path_length_mean'], jnp.zeros(()), jnp.zeros(())
-    if loss.pl_weight:
+    if path_length:
       pl_num = max(1, num // loss.pl_batch_shrink)
-      run = lambda: path_length(g_params, stats, jax.random.fold_in(key, 2), pl_num)
-      skip = lambda: (jnp.zeros(()), stats['path_length_mean'], jnp.zeros(()))
-      term, mean, penalty = run() if loss.pl_every == 1 else lax.cond(
-          state.step % loss.pl_every == 0, run, skip)
+      term, mean, penalty = path_length_term(g_params, stats, jax.random.fold_in(key, 2), pl_num)
     return g_loss + term, ({'w_avg': w_avg, 'path_length_mean': mean},
                            {'path_length_penalty': penalty, 'path_length_mean': mean})
 
@@ -488,16 +507,9 @@ def stylegan2_objectives(config, generator: stylegan2.Generator,
 # -------------------------------------------------------------------------- PGGAN objectives
 
 
-def traced_stage(step, *, fade_steps: int, stable_steps: int, stages: int) -> jax.Array:
-  """:func:`jaxgan.pggan.stage_at` of a traced ``step``: an int32 scalar for ``lax.switch``."""
-  period = fade_steps + stable_steps
-  stage = jnp.where(step < stable_steps, 0, 1 + (step - stable_steps) // period)
-  return jnp.minimum(stage, stages - 1).astype(jnp.int32)
-
-
-def pggan_objectives(config) -> tuple[game.Objective, game.Objective]:
-  """``(g_objective, d_objective)`` of PGGAN: the stage of ``state.step`` chosen by
-  ``lax.switch``, its networks run on their :func:`stage_params` at
+def pggan_objectives(config, stage: int) -> tuple[game.Objective, game.Objective]:
+  """``(g_objective, d_objective)`` of PGGAN's steps in ``stage`` (:func:`jaxgan.pggan.stage_at`
+  of the step): that stage's networks run on their :func:`stage_params` at
   :func:`jaxgan.pggan.alpha_at` ``(state.step)``.
 
   ``L_D = E[D(G(z))] - E[D(x_a)] + 10 GP + 1e-3 E[D(x_a)^2]`` with ``x_a`` the reals pooled to
@@ -508,81 +520,78 @@ def pggan_objectives(config) -> tuple[game.Objective, game.Objective]:
   """
   s, loss, z_dim = config.schedule, config.loss, config.model.latent_dim
   stages = num_stages(config)
-  schedule = {'fade_steps': s.fade_steps, 'stable_steps': s.stable_steps}
-  models = [stage_models(config, k) for k in range(stages)]
-  likes = []
-  for g, d in models:
-    shapes = jax.eval_shape(functools.partial(_init_variables, config, generator=g,
-                                              discriminator=d), jax.random.PRNGKey(0))
-    likes.append((shapes[0]['params'], shapes[1]['params']))
-
-  def stage_of(step):
-    return traced_stage(step, stages=stages, **schedule)
+  if not 0 <= stage < stages:
+    raise ValueError(f'pggan_objectives: stage must be in [0, {stages}), got {stage}')
+  generator, discriminator = stage_models(config, stage)
+  shapes = jax.eval_shape(functools.partial(_init_variables, config, generator=generator,
+                                            discriminator=discriminator),
+                          jax.random.PRNGKey(0))
+  g_like, d_like = shapes[0]['params'], shapes[1]['params']
+  side = 4 * 2**stage
 
   def alpha_of(step):
-    return pggan.alpha_at(step, num_stages=stages, **schedule)
+    return pggan.alpha_at(step, num_stages=stages, fade_steps=s.fade_steps,
+                          stable_steps=s.stable_steps)
 
-  def fakes(k, g_params, key, num, alpha):
+  def fakes(g_params, key, num, alpha):
     z = jax.random.normal(key, (num, z_dim))
-    return models[k][0].apply({'params': stage_params(g_params, likes[k][0])}, z, alpha=alpha)
-
-  def reals(k, x, alpha):
-    x = pggan.downsample_to(x, 4 * 2**k)
-    return x if k == 0 else pggan.fade_real_images(x, alpha)
-
-  def d_branch(k):
-    def branch(d_params, state, batch, key, shared_key):
-      alpha = alpha_of(state.step)
-      real = reals(k, batch['x'], alpha)
-      fake = lax.stop_gradient(fakes(k, state.g_params, shared_key, real.shape[0], alpha))
-      sub = stage_params(d_params, likes[k][1])
-      d_fn = lambda x: models[k][1].apply({'params': sub}, x, alpha=alpha)
-      real_logits, fake_logits = d_fn(real), d_fn(fake)
-      gp = penalties.gradient_penalty(d_fn, real, fake, key)
-      drift = pggan.drift_penalty(real_logits, epsilon=loss.drift_epsilon)
-      d_loss = (losses.wasserstein_discriminator_loss(real_logits, fake_logits)
-                + loss.gradient_penalty_weight * gp + drift)
-      return d_loss, ({}, {'d_real': jnp.mean(real_logits), 'd_fake': jnp.mean(fake_logits),
-                           'gradient_penalty': gp, 'drift': drift,
-                           'alpha': jnp.asarray(alpha, jnp.float32),
-                           'resolution': jnp.float32(4 * 2**k)})
-    return branch
-
-  def g_branch(k):
-    def branch(g_params, state, batch, key, shared_key):
-      del key
-      alpha = alpha_of(state.step)
-      fake = fakes(k, g_params, shared_key, batch['x'].shape[0], alpha)
-      sub = stage_params(state.d_params, likes[k][1])
-      fake_logits = models[k][1].apply({'params': sub}, fake, alpha=alpha)
-      return losses.wasserstein_generator_loss(fake_logits), ({}, {})
-    return branch
-
-  d_branches = [d_branch(k) for k in range(stages)]
-  g_branches = [g_branch(k) for k in range(stages)]
+    return generator.apply({'params': stage_params(g_params, g_like)}, z, alpha=alpha)
 
   def d_objective(d_params, state, batch, *, key, shared_key):
-    return lax.switch(stage_of(state.step), d_branches, d_params, state, batch, key, shared_key)
+    alpha = alpha_of(state.step)
+    real = pggan.downsample_to(batch['x'], side)
+    real = real if stage == 0 else pggan.fade_real_images(real, alpha)
+    fake = lax.stop_gradient(fakes(state.g_params, shared_key, real.shape[0], alpha))
+    sub = stage_params(d_params, d_like)
+    d_fn = lambda x: discriminator.apply({'params': sub}, x, alpha=alpha)
+    real_logits, fake_logits = d_fn(real), d_fn(fake)
+    gp = penalties.gradient_penalty(d_fn, real, fake, key)
+    drift = pggan.drift_penalty(real_logits, epsilon=loss.drift_epsilon)
+    d_loss = (losses.wasserstein_discriminator_loss(real_logits, fake_logits)
+              + loss.gradient_penalty_weight * gp + drift)
+    return d_loss, ({}, {'d_real': jnp.mean(real_logits), 'd_fake': jnp.mean(fake_logits),
+                         'gradient_penalty': gp, 'drift': drift,
+                         'alpha': jnp.asarray(alpha, jnp.float32),
+                         'resolution': jnp.float32(side)})
 
   def g_objective(g_params, state, batch, *, key, shared_key):
-    return lax.switch(stage_of(state.step), g_branches, g_params, state, batch, key, shared_key)
+    del key
+    alpha = alpha_of(state.step)
+    fake = fakes(g_params, shared_key, batch['x'].shape[0], alpha)
+    fake_logits = discriminator.apply({'params': stage_params(state.d_params, d_like)}, fake,
+                                      alpha=alpha)
+    return losses.wasserstein_generator_loss(fake_logits), ({}, {})
 
   return g_objective, d_objective
 
 
-def build_train_step(config, generator: nn.Module, discriminator: nn.Module) -> Callable:
-  """The system's ``train_step(state, batch, key) -> (state, metrics)``:
-  :func:`jaxgan.game.make_train_step` of its objectives, alternating, with the moving average
-  of G (``train.ema_decay``) and ``skip_nonfinite`` for ``train.on_nonfinite='skip'``."""
-  if config.trainer == 'stylegan2':
-    g_objective, d_objective = stylegan2_objectives(config, generator, discriminator)
-  else:
-    g_objective, d_objective = pggan_objectives(config)
+def build_train_step(config, generator: nn.Module, discriminator: nn.Module) -> loop.Switched:
+  """The system's step as a :class:`jaxgan.loop.Switched` one: for each variant (StyleGAN2:
+  :func:`lazy_terms` of the step; PGGAN: its stage, :func:`jaxgan.pggan.stage_at`) a
+  ``train_step(state, batch, key) -> (state, metrics)`` of :func:`jaxgan.game.make_train_step`
+  on that variant's objectives, alternating, with the moving average of G
+  (``train.ema_decay``) and ``skip_nonfinite`` for ``train.on_nonfinite='skip'``. One step of
+  step number ``t`` (jitted): ``s = build_train_step(...); jax.jit(s.train_step(s.variant(t)))``.
+  """
   g_tx, d_tx = optimizers(config)
-  return game.make_train_step(g_objective=g_objective, d_objective=d_objective,
-                              g_optimizer=g_tx, d_optimizer=d_tx, update_rule='alternating',
-                              ema_decay=config.train.ema_decay,
-                              skip_nonfinite=config.train.on_nonfinite == 'skip')
+
+  def step_of(g_objective, d_objective):
+    return game.make_train_step(g_objective=g_objective, d_objective=d_objective,
+                                g_optimizer=g_tx, d_optimizer=d_tx, update_rule='alternating',
+                                ema_decay=config.train.ema_decay,
+                                skip_nonfinite=config.train.on_nonfinite == 'skip')
+
+  if config.trainer == 'stylegan2':
+    def stylegan2_step(terms):
+      path_length, r1 = terms
+      return step_of(*stylegan2_objectives(config, generator, discriminator,
+                                           path_length=path_length, r1=r1))
+    return loop.Switched(functools.partial(lazy_terms, config), stylegan2_step)
+
+  s = config.schedule
+  stage = functools.partial(pggan.stage_at, num_stages=num_stages(config),
+                            fade_steps=s.fade_steps, stable_steps=s.stable_steps)
+  return loop.Switched(stage, lambda k: step_of(*pggan_objectives(config, k)))
 
 
 # ------------------------------------------------------------------------------- data

@@ -185,7 +185,9 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   ``parallel``, ``on_nonfinite``, ``keep_checkpoints`` and ``chunk_mode``) and between them
   logs to ``metrics.jsonl`` and TensorBoard, writes ``save_samples(state, path, step)``,
   ``evaluate(state)``'s metrics and checkpoints, as :func:`train_and_evaluate` describes.
-  ``step_key`` is the key every step folds its step number into. With ``row_means`` every
+  ``step_key`` is the key every step folds its step number into. ``train_step`` is a step or
+  a :class:`jaxgan.loop.Switched` one (a compiled step per variant, chosen on the host for each
+  step; a chunk runs as runs of equal variants). With ``row_means`` every
   logged row also holds each metric's mean over the chunk that ends there, as
   ``chunk_mean/<name>`` (a chunk is :func:`jaxgan.loop.chunk_length` steps: the steps since the
   previous row only where that is ``log_every``, as the semi-supervised trainer's per-epoch
@@ -232,12 +234,33 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   if start < total and check_batch is not None:  # Checked before anything compiles.
     check_batch(_host_batch(source, start), start + 1)
   split_plan = multi and source.rowwise  # Each process feeds only its rows of the batch.
-  dp = parallel_lib.parallelize_chunk(
-      loop.make_chunk(train_step, source.batch, axis_name=None if split_plan else axis_name),
-      parallel, devices, donate=not stop,  # 'stop' keeps each chunk's initial state.
-      split_plan=split_plan)
+  steps = loop.switched(train_step)
+  placed = {}  # One compiled chunk per variant of the step, compiled when first run.
+
+  def place(variant):
+    if variant not in placed:
+      placed[variant] = parallel_lib.parallelize_chunk(
+          loop.make_chunk(steps.train_step(variant), source.batch,
+                          axis_name=None if split_plan else axis_name),
+          parallel, devices, donate=not stop,  # 'stop' keeps each chunk's initial state.
+          split_plan=split_plan)
+    return placed[variant]
+
+  dp = place(steps.variant(start))  # Placing the state and data is the same for every variant.
   scanned = loop.use_scan(config)
-  run = dp.step if scanned else loop.stepwise(dp.step)
+
+  def run(state, data, xs, key, first):
+    """Steps ``first + 1 ..`` of the plan ``xs``: each run of equal variants one placed chunk
+    (scanned, or stepwise)."""
+    length = jax.tree.leaves(xs)[0].shape[0]
+    parts = loop.segments(first, length, steps.variant)
+    outs = []
+    for variant, offset, n in parts:
+      part = xs if len(parts) == 1 else jax.tree.map(lambda a, o=offset, n=n: a[o:o + n], xs)
+      chunk = place(variant).step
+      state, out = (chunk if scanned else loop.stepwise(chunk))(state, data, part, key)
+      outs.append((n, out))
+    return state, loop.join_outs(outs)
   data = dp.put_batch(source.data)
   writer = _writer(workdir) if main else _NullWriter()
   progress = _Progress(total, start) if main else _NullWriter()
@@ -255,7 +278,7 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
       monitor.check_chunk(first + 1, out['watched'])  # Before anything is logged or saved.
     except faults.NonFiniteError as e:
       good = e.step - 1 - first
-      kept = run(before, data, loop.head(xs, good), step_key)[0] if good else before
+      kept = run(before, data, loop.head(xs, good), step_key, first)[0] if good else before
       e.state = jax.device_get(dp.get_state(kept))
       raise
     return out
@@ -289,7 +312,7 @@ def drive(config: ml_collections.ConfigDict, workdir: str, *, state: GANState,
   with distributed.preemption_guard() as preemption:
     for first, length in loop.chunk_ends(start, total, loop.chunk_length(config)):
       xs = source.plan(first, length)
-      before, (dp_state, out) = dp_state, run(dp_state, data, xs, step_key)
+      before, (dp_state, out) = dp_state, run(dp_state, data, xs, step_key, first)
       if pending is not None:
         pending_step = pending[0] + pending[1]
         host = check(*pending)

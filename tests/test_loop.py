@@ -2,6 +2,7 @@
 function of the step, chunk boundaries, non-finite steps inside a chunk, devices."""
 
 import hashlib
+import json
 import math
 
 import chex
@@ -197,3 +198,44 @@ def test_auto_chunks_scan_dense_models_and_run_convolutions_stepwise_on_a_cpu(na
   config = config_lib.default_config()
   config.model.name, config.train.chunk_mode = name, mode
   assert loop.use_scan(config) is want
+
+
+def test_segments_and_join_outs_by_hand():
+  """Runs of equal variants cut a chunk; its parts' outs join as the whole chunk's: the last
+  step's metrics, the mean over all steps, every step's flags in order."""
+  assert loop.segments(5, 6, lambda t: t // 4) == [(1, 0, 3), (2, 3, 3)]
+  assert loop.segments(0, 3, lambda t: None) == [(None, 0, 3)]
+  assert loop.segments(3, 4, lambda t: t % 2) == [(1, 0, 1), (0, 1, 1), (1, 2, 1), (0, 3, 1)]
+  first = {'last': {'m': 2.0}, 'mean': {'m': 1.5}, 'watched': {'f': np.array([0.0, 1.0])}}
+  second = {'last': {'m': 6.0}, 'mean': {'m': 5.0}, 'watched': {'f': np.array([0., 0., 1.])}}
+  joined = loop.join_outs([(2, first), (3, second)])
+  assert joined['last'] == {'m': 6.0}
+  np.testing.assert_allclose(joined['mean']['m'], (2 * 1.5 + 3 * 5.0) / 5)
+  np.testing.assert_array_equal(joined['watched']['f'], [0, 1, 0, 0, 1])
+  assert loop.join_outs([(2, first)]) is first
+
+
+def test_a_switched_step_drives_the_run_of_the_plain_step_bit_for_bit(tmp_path, monkeypatch):
+  """The toy GAN driven with its step as a :class:`jaxgan.loop.Switched` one of three variants
+  (``step % 3``, every variant the same step), scanned in chunks of 5 that the variants cut into
+  runs of one step: the same final state, bit for bit, and the same ``metrics.jsonl`` as the
+  plain step; each variant's step is built once."""
+  from jaxgan import train
+  config = config_lib.default_config()
+  config.train.update({'num_steps': 10, 'log_every': 5, 'sample_every': 10,
+                       'checkpoint_every': 10, 'num_samples': 16, 'eval_every': 0})
+  plain = train.train_and_evaluate(config, str(tmp_path / 'plain'))
+  built = []
+  build = train.build_train_step
+
+  def switched_build(*args, **kwargs):
+    step = build(*args, **kwargs)
+    return loop.Switched(lambda t: t % 3, lambda v: built.append(v) or step)
+
+  monkeypatch.setattr(train, 'build_train_step', switched_build)
+  switched = train.train_and_evaluate(config, str(tmp_path / 'switched'))
+  assert int(switched.step) == 10 and sorted(built) == [0, 1, 2]
+  chex.assert_trees_all_equal(plain, switched)
+  rows = lambda run: [{k: v for k, v in json.loads(line).items() if k != 'steps_per_sec'}
+                      for line in open(tmp_path / run / 'metrics.jsonl')]
+  assert rows('plain') == rows('switched') and len(rows('plain')) == 2

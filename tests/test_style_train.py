@@ -103,11 +103,21 @@ def test_stylegan2_optimizers_take_the_corrected_adam_steps(player, every):
 # --- PGGAN's schedule and optimizer reset ---
 
 
-def test_traced_stage_is_stage_at_and_phase_starts_by_hand():
-  schedule = {'fade_steps': 3, 'stable_steps': 2}
-  for step in range(40):
-    assert int(style_train.traced_stage(jnp.int32(step), stages=4, **schedule)) == (
-        pggan.stage_at(step, num_stages=4, **schedule)), step
+def test_phase_starts_and_step_variants_by_hand():
+  """PGGAN's step variant is its stage; StyleGAN2's the lazy terms of the step (path length
+  every 4 steps, R1 every 16, from step 0)."""
+  config = tiny_config('pggan_mnist', resolution=32, **{'schedule.fade_steps': 3})
+  generator, discriminator = style_train.build_models(config)
+  variant = style_train.build_train_step(config, generator, discriminator).variant
+  # Stage 0: steps 0-1; stage k >= 1 from 2 + 5 (k - 1) (3 fade steps, 2 stable).
+  assert [variant(t) for t in range(19)] == [0] * 2 + [1] * 5 + [2] * 5 + [3] * 7
+  config = load_config('stylegan2_mnist')
+  assert (config.loss.pl_every, config.loss.r1_every) == (4, 16)
+  terms = [style_train.lazy_terms(config, t) for t in range(33)]
+  assert [t for t, (pl, _) in enumerate(terms) if pl] == [0, 4, 8, 12, 16, 20, 24, 28, 32]
+  assert [t for t, (_, r1) in enumerate(terms) if r1] == [0, 16, 32]
+  config.loss.update({'r1_gamma': 0.0, 'pl_weight': 0.0})
+  assert {style_train.lazy_terms(config, t) for t in range(33)} == {(False, False)}
   config = tiny_config('pggan_mnist', resolution=32, **{'schedule.fade_steps': 3})
   # Stage 0: steps 0-1; stage k >= 1 fades from 2 + 5 (k - 1) for 3 steps, then 2 stable.
   assert style_train.phase_starts(config) == (2, 5, 7, 10, 12, 15)
@@ -284,7 +294,8 @@ def test_pggan_first_step_drift_and_schedule_by_hand():
   generator, discriminator = style_train.build_models(config)
   state = style_train.init_state(config, jax.random.PRNGKey(0), generator, discriminator)
   x = jnp.linspace(-1.0, 1.0, 8 * 16).reshape((8, 4, 4, 1))
-  step = jax.jit(style_train.build_train_step(config, generator, discriminator))
+  steps = style_train.build_train_step(config, generator, discriminator)
+  step = jax.jit(steps.train_step(steps.variant(0)))
   new, m = step(state, {'x': x}, jax.random.PRNGKey(1))
   real_logits = discriminator.apply({'params': state.d_params}, x)
   np.testing.assert_allclose(m['drift'], 1e-3 * np.mean(np.square(real_logits)), rtol=1e-5)
@@ -293,6 +304,29 @@ def test_pggan_first_step_drift_and_schedule_by_hand():
   assert np.isfinite([m['d_loss'], m['g_loss'], m['gradient_penalty']]).all()
   assert not np.array_equal(new.ema_g_params['block_4']['conv1']['kernel'],
                             state.ema_g_params['block_4']['conv1']['kernel'])
+
+
+def test_stylegan2_lazy_r1_step_adds_its_weighted_term_by_hand():
+  """StyleGAN2's step with lazy R1 (``r1_every = 2``, ``gamma = 1``) and the plain step, each a
+  compiled step of its own (no conditional), from the same state and batch: the R1 step's D
+  loss is the plain one plus ``every * gamma / 2 * mean ||grad_x D(x)||^2``, that term computed
+  here by hand from the initial D; the plain step reports 0."""
+  config = tiny_config('stylegan2_mnist', **{'loss.pl_weight': 0.0})
+  generator, discriminator = style_train.build_models(config)
+  state = style_train.init_state(config, jax.random.PRNGKey(0), generator, discriminator)
+  steps = style_train.build_train_step(config, generator, discriminator)
+  assert steps.variant(0) == (False, True) and steps.variant(1) == (False, False)
+  x = jnp.linspace(-1.0, 1.0, 8 * 64).reshape((8, 8, 8, 1))
+  key = jax.random.PRNGKey(1)
+  _, lazy = jax.jit(steps.train_step((False, True)))(state, {'x': x}, key)
+  _, plain = jax.jit(steps.train_step((False, False)))(state, {'x': x}, key)
+  d_sum = lambda x: jnp.sum(discriminator.apply({'params': state.d_params}, x))
+  grads = np.asarray(jax.grad(d_sum)(x)).reshape(8, -1)
+  by_hand = 2 * 1.0 / 2 * np.mean(np.sum(grads**2, axis=1))
+  assert by_hand > 0 and float(plain['r1_penalty']) == 0.0
+  np.testing.assert_allclose(lazy['r1_penalty'], by_hand, rtol=1e-4)
+  np.testing.assert_allclose(lazy['d_loss'] - plain['d_loss'], by_hand, rtol=1e-3)
+  np.testing.assert_allclose(lazy['d_real'], plain['d_real'], rtol=1e-6)  # Same D, same x.
 
 
 # --- Sampling: the style-mixing grid and truncation ---
