@@ -10,7 +10,8 @@ steps. ``samples/resolution_<r>.png`` holds the last samples at every resolution
     python -m jaxgan.main --config=configs/pggan_mnist.py --workdir=runs/pggan_mnist \
         --config.data.data_dir=../shared/data/tensorflow_datasets
 
-Not yet measured (benchmarks/image_quality.py is to add its row).
+Measured (benchmarks/image_quality.py, 1,800 CPU s, README "Style-based and progressive
+generators"): classifier FID 32.67 of 10,000 samples after 8,000 steps.
 """
 
 from jaxgan import style_train
