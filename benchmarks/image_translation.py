@@ -127,7 +127,7 @@ def _define_flags() -> None:
   flags.DEFINE_string('data_dir', None, 'TFDS data_dir with prepared MNIST.')
   flags.DEFINE_enum('task', 'dilate', ['dilate', 'invert', 'rotate90'], 'The transform T.')
   flags.DEFINE_list('rows', list(ROWS), f'Rows, from {list(ROWS)}.')
-  flags.DEFINE_integer('cyclegan_steps', 3000, 'Train steps of each CycleGAN row.')
+  flags.DEFINE_integer('cyclegan_steps', 4000, 'Train steps of each CycleGAN row.')
   flags.DEFINE_integer('pix2pix_steps', 3000, 'Train steps of the supervised pix2pix row.')
   flags.DEFINE_integer('num_test', 2000, 'Test digits scored per row.')
   flags.DEFINE_integer('seed', 0, 'Seed of every trained row.')

@@ -64,7 +64,7 @@ from jaxgan import data as data_lib
 from jaxgan.eval import classifier
 
 SYSTEMS = ('srresnet', 'srgan')
-OUTPUTS = ('tanh', 'linear')
+OUTPUTS = ('tanh', 'linear', 'bicubic_residual')
 
 # The photographs inside scikit-image's wheel (skimage.data; loaded from the installed package,
 # none downloaded), by their skimage.data function names: RGB, then greyscale.
@@ -220,12 +220,17 @@ class SRResNet(nn.Module):
     h  = h0 + BN(Conv 3x3 (F)(h))                              the long skip
     log2(scale) times: h = PReLU(pixel_shuffle(Conv 3x3 (4F)(h), 2))   x2 per block
     y  = tanh(Conv 9x9 (C)(h))                                 h r x w r x C
+    (or y = Conv 9x9 (C)(h), or y = upsample_bicubic(x, r) + Conv 9x9 (C)(h): ``output``)
 
   The residual blocks run at the low resolution and the sub-pixel convolutions
   (:func:`jaxgan.layers.pixel_shuffle`, arXiv:1609.05158) learn the upsampling. The output is
   ``tanh`` (``output='tanh'``, the default: targets are in [-1, 1] and so is every output);
   Figure 4 draws no output activation, and ``output='linear'`` leaves the last convolution's
-  output unbounded, as it does. Convolutions followed by BN carry no bias (BN's shift replaces
+  output unbounded, as it does. ``output='bicubic_residual'`` (not the paper's: VDSR's global
+  residual, Kim et al. 2016, arXiv:1511.04587) adds the last convolution to the bicubic
+  upsampling of the input (:func:`upsample_bicubic`; the input's channels must equal
+  ``channels``) and starts that convolution at zero, so that G at initialization *is* bicubic
+  and learns only the detail bicubic misses: what a short CPU budget can train on photographs. Convolutions followed by BN carry no bias (BN's shift replaces
   it). Batch norm: batch statistics with ``train=True`` (``mutable=['batch_stats']``; see
   :func:`jaxgan.gan.apply_model`), running averages (momentum 0.9) with ``train=False``.
 
@@ -236,7 +241,7 @@ class SRResNet(nn.Module):
     scale: the upscaling factor ``r``, a power of 2 (:func:`upsampling_steps`).
     features: the width ``F``.
     num_blocks: residual blocks ``B``.
-    output: ``'tanh'`` or ``'linear'``.
+    output: ``'tanh'``, ``'linear'`` or ``'bicubic_residual'`` (:data:`OUTPUTS`).
     axis_name: device axis for synchronized batch norm (data parallel), or None.
   """
 
@@ -269,6 +274,13 @@ class SRResNet(nn.Module):
     for i in range(steps):
       h = layers.pixel_shuffle(conv(4 * f, 3, f'up{i}')(h), 2)
       h = PReLU(name=f'up{i}_prelu')(h)
+    if self.output == 'bicubic_residual':
+      if x.shape[-1] != self.channels:
+        raise ValueError(f"output='bicubic_residual' needs an input of {self.channels} channels "
+                         f'(the output\'s), got input {x.shape}')
+      detail = nn.Conv(self.channels, (9, 9), padding='SAME', name='out',
+                       kernel_init=nn.initializers.zeros)(h)
+      return upsample_bicubic(x, self.scale) + detail
     y = conv(self.channels, 9, 'out')(h)
     return jnp.tanh(y) if self.output == 'tanh' else y
 
@@ -660,7 +672,8 @@ def base_config(trainer: str, data_name: str = 'mnist'):
     # The side of the square training crops (the paper's 96) and of their inputs (96 / 4).
     config.task.update({'crop_size': 96, 'lr_size': 24})
   config.model = ml_collections.ConfigDict({
-      # G: width, residual blocks, 'tanh' or 'linear' output.
+      # G: width, residual blocks, output head ('tanh', 'linear' or 'bicubic_residual': bicubic
+      # upsampling plus a learned detail that starts at zero).
       'features': 32, 'num_blocks': 4, 'output': 'tanh',
       # D (SRGAN only): first-stage width, stride-2 stages, hidden dense width.
       'd_features': 32, 'd_stages': 2, 'd_dense': 256})

@@ -99,6 +99,24 @@ def test_upsampling_steps_and_generator_shapes():
     sr.SRResNet(channels=1, scale=3).init(jax.random.PRNGKey(0), lr, train=False)
 
 
+def test_bicubic_residual_head_starts_at_bicubic_and_adds_the_linear_head():
+  lr = jax.random.uniform(jax.random.PRNGKey(0), (2, 6, 5, 3), minval=-1, maxval=1)
+  res = sr.SRResNet(channels=3, scale=4, features=4, num_blocks=1, output='bicubic_residual')
+  variables = res.init(jax.random.PRNGKey(1), lr, train=False)
+  bicubic = sr.upsample_bicubic(lr, 4)
+  # The detail convolution starts at zero: G at initialization is bicubic, exactly.
+  np.testing.assert_array_equal(res.apply(variables, lr, train=False), bicubic)
+  # With any weights, the head is bicubic + the 'linear' head of the same parameters.
+  params = jax.tree_util.tree_map(lambda p: p + 0.1, variables['params'])
+  variables = {**variables, 'params': params}
+  linear = sr.SRResNet(channels=3, scale=4, features=4, num_blocks=1, output='linear')
+  np.testing.assert_allclose(res.apply(variables, lr, train=False),
+                             bicubic + linear.apply(variables, lr, train=False), atol=1e-5)
+  with pytest.raises(ValueError, match=r'needs an input of 1 channels.*\(2, 6, 5, 3\)'):
+    sr.SRResNet(channels=1, features=4, num_blocks=1, output='bicubic_residual').init(
+        jax.random.PRNGKey(0), lr, train=False)
+
+
 def test_paper_discriminator_shapes():
   d = sr.SRGANDiscriminator()  # The paper's: 96x96 crops -> 6x6x512 -> 1024 -> 1.
   out, variables = jax.eval_shape(lambda: d.init_with_output(
