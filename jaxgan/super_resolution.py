@@ -230,9 +230,10 @@ class SRResNet(nn.Module):
   residual, Kim et al. 2016, arXiv:1511.04587) adds the last convolution to the bicubic
   upsampling of the input (:func:`upsample_bicubic`; the input's channels must equal
   ``channels``) and starts that convolution at zero, so that G at initialization *is* bicubic
-  and learns only the detail bicubic misses: what a short CPU budget can train on photographs. Convolutions followed by BN carry no bias (BN's shift replaces
-  it). Batch norm: batch statistics with ``train=True`` (``mutable=['batch_stats']``; see
-  :func:`jaxgan.gan.apply_model`), running averages (momentum 0.9) with ``train=False``.
+  and learns only the detail bicubic misses: what a short CPU budget can train on photographs.
+  Convolutions followed by BN carry no bias (BN's shift replaces it). Batch norm: batch
+  statistics with ``train=True`` (``mutable=['batch_stats']``; see :func:`jaxgan.gan.apply_model`),
+  running averages (momentum 0.9) with ``train=False``.
 
   The defaults are the paper's (``F = 64``, ``B = 16``); the digit configs use a smaller G.
 
@@ -392,7 +393,7 @@ def classifier_features(dataset: str = 'mnist', *, layer: str = 'conv2') -> Feat
     raise ValueError(f'unknown classifier layer {layer!r}; expected one of '
                      f'{list(CLASSIFIER_LAYERS)}')
   path = classifier.weights_dir(dataset)
-  if not os.path.exists(os.path.join(path, 'info.json')):
+  if not classifier.is_shipped(dataset):
     raise ValueError(f'jaxgan ships no classifier for {dataset!r} (nothing in {path}); train one '
                      f'with python -m jaxgan.eval.train_classifier --dataset={dataset}, or use '
                      f"config.loss.content='mse'")
@@ -600,8 +601,8 @@ def validate(config, *, num_devices: int | None = None) -> None:
       raise ValueError(f'config.loss.classifier_layer={config.loss.classifier_layer!r} is not '
                        f'a layer of the classifier; expected one of {list(CLASSIFIER_LAYERS)}')
     path = classifier.weights_dir(config.data.name)
-    if (height, width, channels) != classifier.IMAGE_SHAPE or not os.path.exists(
-        os.path.join(path, 'info.json')):
+    if (height, width, channels) != classifier.IMAGE_SHAPE or not classifier.is_shipped(
+        config.data.name):
       raise ValueError(f"config.loss.content='classifier': jaxgan ships no classifier for "
                        f"{config.data.name!r} (nothing in {path}); use config.loss.content="
                        f"'mse', or train one with python -m jaxgan.eval.train_classifier")

@@ -115,10 +115,14 @@ def softmax(logits) -> np.ndarray:
   return e / e.sum(axis=-1, keepdims=True)
 
 
+def is_shipped(dataset: str) -> bool:
+  """Whether jaxgan ships a classifier for ``dataset`` (``weights_dir(dataset)/info.json``)."""
+  return os.path.exists(os.path.join(weights_dir(dataset), 'info.json'))
+
+
 def shipped_extractor(dataset: str) -> FeatureExtractor | None:
   """The extractor of the classifier shipped for ``dataset``, or None if jaxgan has none."""
-  path = weights_dir(dataset)
-  if not os.path.exists(os.path.join(path, 'info.json')):
+  if not is_shipped(dataset):
     return None
-  model, params, _ = load(path)
+  model, params, _ = load(weights_dir(dataset))
   return extractor(model, params)

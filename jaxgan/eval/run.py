@@ -65,7 +65,7 @@ def load_extractor(name: str, dataset: str, *, inception_weights: str | None = N
   """
   if name == 'classifier':
     path = classifier.weights_dir(dataset)
-    if not os.path.exists(os.path.join(path, 'info.json')):
+    if not classifier.is_shipped(dataset):
       raise ValueError(f'jaxgan ships no classifier for dataset {dataset!r} (only for '
                        f'{sorted(os.listdir(classifier.WEIGHTS_ROOT))}); use '
                        f'--extractor=inception')
