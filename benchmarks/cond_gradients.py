@@ -31,7 +31,6 @@ machine and ``os.getloadavg()`` at the start and the end) and prints a Markdown 
 
 import json
 import os
-import platform
 import sys
 import time
 
@@ -42,6 +41,10 @@ from absl import app, flags
 from jax import lax
 
 from jaxgan import penalties, style_train
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import machine  # noqa: E402
 
 
 def median_seconds(fn, *args, repeats: int = 5) -> float:
@@ -163,9 +166,7 @@ def main(argv):
     with open(f.out, 'w') as out:
       json.dump({'command': ' '.join(['python', *sys.argv]), 'results': results,
                  'table': table, 'repeats': f.repeats, 'step_repeats': f.step_repeats,
-                 'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                             'python': platform.python_version(), 'jax': jax.__version__,
-                             'devices': [str(d) for d in jax.devices()]},
+                 'machine': machine.describe(),
                  'load_average_start': load_start, 'load_average_end': os.getloadavg(),
                  'seconds': round(time.perf_counter() - start, 1)}, out, indent=2)
 

@@ -34,15 +34,15 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
@@ -152,9 +152,7 @@ def main(argv):
                                       'blocks (O(n D) memory); time 3 n^2 D multiply-adds',
               'kid': '100 subsets of min(1000, n) rows (the command\'s defaults)',
               'is': "Inception score of the 'sample' set's classifier probabilities, 1 split"},
-          'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                      'python': platform.python_version(), 'jax': jax.__version__,
-                      'devices': [str(d) for d in jax.devices()]},
+          'machine': machine.describe(),
           'load_average_start': load_start, 'load_average_end': os.getloadavg(),
           'seconds': round(time.perf_counter() - start, 1)}, out, indent=2)
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -72,6 +71,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import eval_floors  # noqa: E402
 import image_quality  # noqa: E402
 import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import sample, style_train  # noqa: E402
@@ -260,9 +260,7 @@ def main(argv):
               'largest_n': f'the n = {sizes[-1]} row is what python -m jaxgan.eval '
                            f'--metrics=fid,kid --num_samples={sizes[-1]} --seed={f.seed} '
                            'prints for the run'},
-          'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                      'python': platform.python_version(), 'jax': jax.__version__,
-                      'devices': [str(d) for d in jax.devices()]},
+          'machine': machine.describe(),
           'load_average_start': load_start, 'load_average_end': os.getloadavg(),
           'features_seconds': round(features_s, 1),
           'cpu_seconds': round(time.process_time() - cpu_start, 1),

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -57,6 +56,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 import image_quality  # noqa: E402
 import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
@@ -362,9 +362,7 @@ def main(argv):
       with open(FLAGS.out, 'w') as f:
         json.dump({'command': ' '.join(['python', *sys.argv]), 'results': rows,
                    'reference': reference, 'cpu_budget_s': FLAGS.cpu_budget_s,
-                   'budgets': budgets, 'machine': {
-                       'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                       'jax': jax.__version__, 'backend': jax.default_backend()},
+                   'budgets': budgets, 'machine': machine.describe(),
                    'table': table}, f, indent=2)
   print(table)
 

@@ -48,7 +48,6 @@ import ast
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -56,9 +55,11 @@ import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
@@ -350,8 +351,7 @@ def main(argv):
       json.dump({'command': ' '.join(['python', *sys.argv]), 'load_average_end': os.getloadavg(),
                  'results': results, 'reference': reference, 'num_samples': FLAGS.num_samples,
                  'cpu_budget_s': FLAGS.cpu_budget_s, 'classifier': classifier_info,
-                 'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                             'jax': jax.__version__, 'backend': jax.default_backend()},
+                 'machine': machine.describe(),
                  'table': table}, f, indent=2)
 
 

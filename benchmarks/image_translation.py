@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
 import runpy
 import shutil
 import sys
@@ -43,9 +42,11 @@ import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import cyclegan, metrics, pix2pix, translation, visualize  # noqa: E402
@@ -151,7 +152,7 @@ def main(argv):
   from_unit = lambda x: np.clip(np.round((np.asarray(x) + 1) * 127.5), 0, 255).astype(np.uint8)
   result = {'command': ' '.join(['python', 'benchmarks/image_translation.py', *sys.argv[1:]]),
             'task': task, 'num_test': FLAGS.num_test, 'seed': FLAGS.seed,
-            'platform': platform.platform(), 'jax_backend': jax.default_backend(),
+            'machine': machine.describe(),
             'load_average_start': list(os.getloadavg()), 'rows': []}
   transform = translation.get_transform(task)
   for row in FLAGS.rows:

@@ -32,13 +32,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import machine  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # config -> (steps of the command-line run, log_every); sample/checkpoint intervals as the config.
@@ -169,8 +172,7 @@ def main(argv=None):
   report = {'command': ' '.join(['python', 'benchmarks/loop_speed.py',
                                  *(sys.argv[1:] if argv is None else argv)]),
             'load_average_start': os.getloadavg(), 'rows': [],
-            'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                        'python': platform.python_version()}}
+            'machine': machine.describe(),}
   report['imports'] = _import_times()
   print(report['imports'], flush=True)
   for name in args.configs.split(','):

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -27,6 +26,10 @@ import time
 
 import nbformat
 from nbclient import NotebookClient
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import machine  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLAB = os.path.join(REPO, 'colab')
@@ -73,8 +76,7 @@ def main() -> None:
   args = parser.parse_args()
   result = {'command': 'python benchmarks/notebook_time.py ' + ' '.join(sys.argv[1:]),
             'load_average_start': list(os.getloadavg()),
-            'machine': {'platform': platform.platform(), 'cpu_count': os.cpu_count(),
-                        'python': platform.python_version()},
+            'machine': machine.describe(),
             'repeats': args.repeats, 'rows': []}
   names = (args.notebooks.split(',') if args.notebooks else
            sorted(n for n in os.listdir(COLAB) if n.endswith('.ipynb')))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import runpy
 import shutil
 import sys
@@ -38,9 +37,11 @@ import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
@@ -78,7 +79,7 @@ def main(argv):
   extractor = classifier.shipped_extractor('mnist')
   result = {'command': ' '.join(['python', 'benchmarks/pix2pix_tasks.py', *sys.argv[1:]]),
             'steps': FLAGS.steps, 'num_test': FLAGS.num_test, 'seed': FLAGS.seed,
-            'platform': platform.platform(), 'jax_backend': jax.default_backend(),
+            'machine': machine.describe(),
             'load_average_start': list(os.getloadavg()), 'rows': []}
   for task in FLAGS.tasks:
     base = task_config(task, 'pix2pix', steps=FLAGS.steps, seed=FLAGS.seed,

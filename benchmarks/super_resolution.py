@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import platform
 import runpy
 import shutil
 import sys
@@ -46,9 +45,11 @@ import time
 
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
 import jax  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import data as data_lib  # noqa: E402
@@ -174,8 +175,7 @@ def main(argv):
   result = {'command': ' '.join(['python', 'benchmarks/super_resolution.py', *sys.argv[1:]]),
             'dataset': dataset, 'scale': scale, 'num_test': sum(len(t) for t in truth),
             'seed': FLAGS.seed,
-            'platform': platform.platform(), 'jax': jax.__version__,
-            'jax_backend': jax.default_backend(), 'cpu_count': os.cpu_count(),
+            'machine': machine.describe(),
             'load_average_start': list(os.getloadavg()), 'rows': []}
   strips = {}
   srresnet_dir = None
