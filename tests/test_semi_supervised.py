@@ -560,7 +560,10 @@ def test_two_epochs_reproduce_the_epoch_scan_golden_numbers(on_nonfinite, tmp_pa
   sums = {'g_params': total(state.g_params), 'd_params': total(state.d_params),
           'd_average': total(sst.averaged_d_params(config, state))}
   assert sums == pytest.approx(GOLDEN_SUMS, rel=1e-6)
-  np.testing.assert_allclose(state.d_params['dense_out']['bias'], GOLDEN_D_OUT_BIAS, rtol=1e-6)
+  # float32 after 20 steps differs between CPUs (XLA's vectorized reductions): one machine gave
+  # 1.5e-7 absolute (6e-6 relative) on the element near 0.0115; the sums above stay within 1e-6.
+  np.testing.assert_allclose(state.d_params['dense_out']['bias'], GOLDEN_D_OUT_BIAS, rtol=1e-5,
+                             atol=1e-6)
 
 
 def test_optimizer_schedules():
