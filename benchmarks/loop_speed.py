@@ -172,7 +172,7 @@ def main(argv=None):
   report = {'command': ' '.join(['python', 'benchmarks/loop_speed.py',
                                  *(sys.argv[1:] if argv is None else argv)]),
             'load_average_start': os.getloadavg(), 'rows': [],
-            'machine': machine.describe(),}
+            'machine': machine.host()}
   report['imports'] = _import_times()
   print(report['imports'], flush=True)
   for name in args.configs.split(','):

@@ -76,7 +76,7 @@ def main() -> None:
   args = parser.parse_args()
   result = {'command': 'python benchmarks/notebook_time.py ' + ' '.join(sys.argv[1:]),
             'load_average_start': list(os.getloadavg()),
-            'machine': machine.describe(),
+            'machine': machine.host(),
             'repeats': args.repeats, 'rows': []}
   names = (args.notebooks.split(',') if args.notebooks else
            sorted(n for n in os.listdir(COLAB) if n.endswith('.ipynb')))
